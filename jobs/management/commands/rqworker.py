@@ -1,0 +1,47 @@
+"""`rqworker` that listens on the project queues by default, with RQ's scheduler on.
+
+django-rq's own command listens on "default" when given no queue, which is the
+mismatch that left jobs queued forever in the old service. RQ's built-in
+scheduler must run for retries with intervals and `enqueue_in` jobs, or those sit
+in the scheduled registry forever (rq-scheduler does not move them).
+"""
+
+from django.core.management.base import CommandError
+from django_rq.management.commands import rqworker
+
+from scribes import queues
+
+
+class Command(rqworker.Command):
+    help = "Run an RQ worker on the Scribes queues (" + ", ".join(queues.ALL) + " unless queues are given)."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--without-scheduler",
+            action="store_false",
+            dest="with_scheduler",
+            help="Do not run RQ's scheduler in this worker (retries with delays would then wait for another worker).",
+        )
+        parser.set_defaults(with_scheduler=True, worker_ttl=self._default_worker_ttl())
+
+    @staticmethod
+    def _default_worker_ttl():
+        from django.conf import settings
+
+        return settings.RQ_WORKER_TTL
+
+    def handle(self, *args, **options):
+        from django.conf import settings
+
+        names = list(args) or list(queues.ALL)
+        unknown = [name for name in names if name not in settings.RQ_QUEUES]
+        if unknown:
+            raise CommandError(
+                f"Unknown queue(s) {', '.join(unknown)}; configured queues: {', '.join(settings.RQ_QUEUES)}. "
+                "Run without arguments to listen on the project queues."
+            )
+        foreign = [name for name in names if name not in queues.ALL]
+        if foreign:
+            self.stderr.write(f"Warning: nothing in Scribes enqueues to {', '.join(foreign)}.")
+        return super().handle(*names, **options)

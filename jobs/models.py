@@ -1,0 +1,111 @@
+"""BackgroundJob: the database mirror of every RQ job, and its audit trail."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+#: States in which a job still owes an outcome.
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class BackgroundJob(models.Model):
+    job_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    #: The RQ job id of the current attempt: `str(job_id)` for jobs we enqueue,
+    #: the fixed schedule id for periodic jobs that rq-scheduler enqueues.
+    rq_job_id = models.CharField(max_length=128, db_index=True)
+    job_type = models.CharField(max_length=64)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="background_jobs",
+        help_text="Empty for system jobs (sweeps, reconciler).",
+    )
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress_percent = models.PositiveSmallIntegerField(default=0)
+    processed_items = models.PositiveIntegerField(default=0)
+    total_items = models.PositiveIntegerField(default=0)
+    #: Keyword arguments of the task, kept so a retry can run it again.
+    params = models.JSONField(default=dict, blank=True)
+    result_data = models.JSONField(null=True, blank=True)
+    error_message = models.TextField(blank=True, default="")
+    queue = models.CharField(max_length=64)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # "recent jobs", "jobs by status", "failed in the last 24 h"
+            models.Index(fields=["status", "-created_at"], name="bgjob_status_created_idx"),
+            # "running for more than an hour" (the stuck-job recipe)
+            models.Index(fields=["status", "started_at"], name="bgjob_status_started_idx"),
+            # a user's job list, newest first
+            models.Index(fields=["user", "-created_at"], name="bgjob_user_created_idx"),
+            # "is one already queued or running for this user and type"
+            models.Index(fields=["user", "job_type", "status"], name="bgjob_user_type_status_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress_percent__lte=100),
+                name="bgjob_progress_lte_100",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=JobStatus.values),
+                name="bgjob_status_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.job_type} {self.job_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.completed_at:
+            return (self.completed_at - self.started_at).total_seconds()
+        return None
+
+
+class BackgroundJobEvent(models.Model):
+    """One line of a job's audit trail: who changed it, when, why, from what to what."""
+
+    job = models.ForeignKey(BackgroundJob, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    #: "system" actions (reconciler, worker) have no actor; this names the source.
+    source = models.CharField(max_length=32, default="system")
+    action = models.CharField(max_length=32)
+    reason = models.TextField(blank=True, default="")
+    status_before = models.CharField(max_length=16, choices=JobStatus.choices)
+    status_after = models.CharField(max_length=16, choices=JobStatus.choices)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.action}: {self.status_before} → {self.status_after}"

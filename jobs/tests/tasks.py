@@ -1,0 +1,43 @@
+"""Tracked tasks used only by the tests (imported by RQ in the work-horse by name)."""
+
+import os
+import signal
+import time
+
+from jobs.registry import tracked_task
+
+
+@tracked_task("test_progress")
+def progress_task(job, *, steps: int = 4, pause: float = 0.0):
+    for done in range(1, steps + 1):
+        if pause:
+            time.sleep(pause)
+        job.progress(done, steps)
+    return {"steps": steps}
+
+
+@tracked_task("test_fail")
+def failing_task(job, *, message: str = "boom"):
+    raise ValueError(message)
+
+
+@tracked_task("test_sleep", timeout=1)
+def sleeping_task(job, *, seconds: float = 10):
+    time.sleep(seconds)
+    return {"slept": seconds}
+
+
+@tracked_task("test_suicide")
+def suicide_task(job):
+    # What the OOM killer does to a work-horse.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@tracked_task("test_flaky", max_retries=1)
+def flaky_task(job, *, marker: str):
+    # Fails on the first attempt, succeeds on the retry.
+    if not os.path.exists(marker):
+        with open(marker, "w") as fh:
+            fh.write("attempted")
+        raise RuntimeError("first attempt fails")
+    return {"attempt": "second"}

@@ -1,0 +1,86 @@
+"""The RQ worker class Scribes runs (`RQ["WORKER_CLASS"]`).
+
+Adds to RQ's forking worker: a start-up banner that shows what this worker will
+do (so an operator sees at once that API and worker agree), a handler for a
+work-horse killed from outside (OOM killer, `kill -9`), which RQ reports without
+running any callback, and database-connection hygiene around the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+from rq import Worker
+
+from jobs import services
+from jobs.registry import all_tasks
+from scribes.env import mask_url
+
+logger = logging.getLogger("jobs.worker")
+
+
+def banner_lines(queue_names: list[str]) -> list[str]:
+    tasks = all_tasks()
+    lines = [
+        "Scribes worker starting up",
+        f"Redis URL: {mask_url(settings.REDIS_URL)}",
+        f"Queues: {', '.join(queue_names)}",
+        f"Job timeout: {settings.JOB_TIMEOUT} s",
+        f"Starting worker for {len(tasks)} functions: "
+        + ", ".join(f"{spec.job_type} ({spec.dotted_name} on {spec.queue})" for spec in tasks),
+    ]
+    for spec in tasks:
+        if spec.queue not in queue_names:
+            lines.append(
+                f"WARNING: task {spec.job_type} enqueues to {spec.queue!r}, which this worker does not listen on"
+            )
+    try:
+        from semantic.embedders import describe_active_embedder
+    except ImportError:
+        pass
+    else:
+        lines.append(f"Embedder: {describe_active_embedder()}")
+    return lines
+
+
+class ScribesWorker(Worker):
+    def bootstrap(self, *args, **kwargs):
+        super().bootstrap(*args, **kwargs)
+        for line in banner_lines(self.queue_names()):
+            self.log.info(line)
+
+    def execute_job(self, job, queue):
+        # The parent must hold no database connection across fork(): the horse
+        # would share its socket. Anything the parent opened (the killed-horse
+        # handler below) is closed before the next fork.
+        connections.close_all()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            connections.close_all()
+
+    def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
+        """The horse died without running the runner's except-block or on_failure."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        signal_part = ""
+        if ret_val and os.WIFSIGNALED(ret_val):
+            signum = os.WTERMSIG(ret_val)
+            try:
+                signal_part = f" by signal {signal.Signals(signum).name}"
+            except ValueError:
+                signal_part = f" by signal {signum}"
+        message = f"Work-horse terminated unexpectedly{signal_part} (killed from outside, e.g. out of memory)"
+        final = not job.should_retry
+        try:
+            close_old_connections()
+            services.background_job_record_rq_failure(rq_job=job, error=message, final=final)
+        except Exception:
+            # The reconciler repairs the row later; the worker must keep serving.
+            logger.exception("Could not record killed work-horse for job %s", job.id)
+        finally:
+            connections.close_all()
+        logger.error("[queue %s] job %s: %s", job.origin, job.id, message)

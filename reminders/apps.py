@@ -1,0 +1,7 @@
+"""Reminders on notes and the periodic sweep that delivers them."""
+
+from django.apps import AppConfig
+
+
+class RemindersConfig(AppConfig):
+    name = "reminders"

@@ -1,0 +1,3 @@
+"""URL routes of the reminders app."""
+
+urlpatterns: list = []

@@ -1,0 +1,44 @@
+"""The `/health` report: database, Redis and workers, cheap enough to poll."""
+
+import logging
+
+from django.db import connection
+
+from jobs.selectors import redis_health
+
+logger = logging.getLogger(__name__)
+
+
+def _database_ok() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means "down" to a health probe
+        logger.warning("Health check: database unreachable: %s", exc)
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
+def health_report() -> dict:
+    """Return the health document; `status` is "error" when the database or Redis is down.
+
+    A missing worker is reported ("degraded") but is not a 503: the web process
+    itself can still serve requests and accept jobs.
+    """
+    problems: list[str] = []
+    database = _database_ok()
+    if database != "ok":
+        problems.append("database unreachable")
+    redis = redis_health()
+    if redis["redis"] != "ok":
+        problems.append("redis unreachable")
+    elif not redis["workers"]:
+        problems.append("no RQ worker is running: queued jobs will wait")
+    if database != "ok" or redis["redis"] != "ok":
+        overall = "error"
+    elif problems:
+        overall = "degraded"
+    else:
+        overall = "ok"
+    return {"status": overall, "database": database, **redis, "problems": problems}

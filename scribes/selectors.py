@@ -1,0 +1,9 @@
+"""Reads for the notes domain."""
+
+from django.db.models import QuerySet
+
+from scribes.models import Note
+
+
+def note_list_for_user(*, user) -> QuerySet[Note]:
+    return Note.objects.filter(user=user)

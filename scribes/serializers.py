@@ -1,0 +1,70 @@
+"""Request and response shapes for accounts and notes."""
+
+from django.contrib.auth import get_user_model, password_validation
+from rest_framework import serializers
+
+from scribes.models import NOTE_CONTENT_MAX_LENGTH, NOTE_TITLE_MAX_LENGTH, Note
+
+
+class RegisterSerializer(serializers.Serializer):
+    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
+    email = serializers.EmailField()
+    password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+
+    def validate_username(self, value):
+        if get_user_model().objects.filter(username__iexact=value).exists():
+            raise serializers.ValidationError("This username is already taken.")
+        return value
+
+    def validate(self, attrs):
+        User = get_user_model()
+        candidate = User(username=attrs["username"], email=attrs["email"])
+        try:
+            password_validation.validate_password(attrs["password"], user=candidate)
+        except Exception as exc:  # django.core.exceptions.ValidationError
+            raise serializers.ValidationError({"password": list(getattr(exc, "messages", [str(exc)]))}) from None
+        return attrs
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    email = serializers.EmailField(read_only=True)
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    access_token = serializers.CharField()
+    token_type = serializers.CharField()
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    title = serializers.CharField(max_length=NOTE_TITLE_MAX_LENGTH)
+    content = serializers.CharField(
+        max_length=NOTE_CONTENT_MAX_LENGTH,
+        allow_blank=True,
+        required=False,
+        trim_whitespace=False,
+    )
+
+    class Meta:
+        model = Note
+        fields = ["id", "title", "content", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "error"])
+    database = serializers.CharField()
+    redis = serializers.CharField()
+    workers = serializers.IntegerField(allow_null=True)
+    queues = serializers.DictField(child=serializers.IntegerField(), required=False)
+    problems = serializers.ListField(child=serializers.CharField())

@@ -1,0 +1,202 @@
+"""Django settings for Scribes, read from the environment with working dev defaults.
+
+Unset `DATABASE_URL` means an SQLite file under `var/`; `REDIS_URL` must point at a
+Redis server (`make run` and `make test` start a throwaway one when it is unset).
+"""
+
+from pathlib import Path
+
+import dj_database_url
+
+from scribes import queues
+from scribes.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("SCRIBES_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+#: The development key; `scribes.checks` refuses it when DEBUG is off.
+DEV_SECRET_KEY = "dev-insecure-scribes-secret-key-change-me-in-production-0123456789"
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+DEBUG = env_bool("DEBUG", True)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    # `jobs` comes before `django_rq` so its rqworker/rqscheduler commands win.
+    "jobs",
+    "scribes",
+    "reminders",
+    "semantic",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_rq",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "scribes.urls"
+# Clients of the old service call `/jobs/{id}` without a slash; the URL patterns
+# accept both forms, so no redirect is needed (a redirect would drop POST bodies).
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "scribes.wsgi.application"
+ASGI_APPLICATION = "scribes.asgi.application"
+
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60))}
+    # Workers keep connections between jobs; make Django drop one that broke
+    # (database restarted) instead of reusing it.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "scribes.sqlite3")),
+            # The web server, the worker and the scheduler share the file; wait
+            # for a lock instead of failing at once, and use WAL so readers do
+            # not block the writer.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            # Tests run real worker processes, which need a file, not memory.
+            "TEST": {"NAME": str(VAR_DIR / "test-scribes.sqlite3")},
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Email (reminder delivery) -------------------------------------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Scribes <reminders@scribes.localhost>")
+
+# --- Redis and RQ -------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+#: Seconds a job may run before RQ kills it (the old ARQ default was 3600).
+JOB_TIMEOUT = env_int("JOB_TIMEOUT", 3600, minimum=1)
+#: Seconds RQ keeps a finished job's result in Redis (the row keeps it forever).
+JOB_RESULT_TTL = env_int("JOB_RESULT_TTL", 24 * 3600, minimum=0)
+#: Worker registration TTL; a worker that stops heart-beating for this long is dead.
+RQ_WORKER_TTL = env_int("RQ_WORKER_TTL", 60, minimum=15)
+
+RQ_QUEUES = {
+    name: {
+        "URL": REDIS_URL,
+        "DEFAULT_TIMEOUT": JOB_TIMEOUT,
+        "DEFAULT_RESULT_TTL": JOB_RESULT_TTL,
+    }
+    for name in queues.ALL
+}
+RQ = {
+    # Enqueueing is explicit in `jobs.services` (after commit), so django-rq
+    # must not defer a second time.
+    "COMMIT_MODE": "auto",
+    "WORKER_CLASS": "jobs.worker.ScribesWorker",
+}
+RQ_EXCEPTION_HANDLERS: list[str] = []
+RQ_SHOW_ADMIN_LINK = True
+
+# --- REST framework -----------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "scribes.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "scribes.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "scribes.exceptions.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Scribes API",
+    "DESCRIPTION": "Notes, semantic search, reminders and tracked background jobs.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Logging -------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "scribes": {"level": LOG_LEVEL},
+        "jobs": {"level": LOG_LEVEL},
+        "reminders": {"level": LOG_LEVEL},
+        "semantic": {"level": LOG_LEVEL},
+    },
+}

@@ -1,0 +1,27 @@
+"""URL map. API paths work with and without a trailing slash (APPEND_SLASH is off)."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from scribes import apis
+
+urlpatterns = [
+    re_path(r"^auth/register/?$", apis.RegisterApi.as_view(), name="auth-register"),
+    re_path(r"^auth/token/?$", apis.TokenApi.as_view(), name="auth-token"),
+    re_path(r"^notes/?$", apis.NoteListApi.as_view(), name="note-list"),
+    re_path(r"^notes/(?P<pk>[0-9]+)/?$", apis.NoteDetailApi.as_view(), name="note-detail"),
+    re_path(r"^health/?$", apis.HealthApi.as_view(), name="health"),
+    path("", include("jobs.urls")),
+    path("", include("semantic.urls")),
+    path("", include("reminders.urls")),
+    re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/django-rq/", include("django_rq.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "scribes.exceptions.json_bad_request"
+handler403 = "scribes.exceptions.json_permission_denied"
+handler404 = "scribes.exceptions.json_not_found"
+handler500 = "scribes.exceptions.json_server_error"
