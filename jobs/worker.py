@@ -47,11 +47,30 @@ def banner_lines(queue_names: list[str]) -> list[str]:
     return lines
 
 
+def warm_up() -> None:
+    """Load heavy, read-only state (the embedding model) once, before any fork.
+
+    Work-horses are forked per job; whatever the parent loaded they share
+    copy-on-write instead of loading it again for every job.
+    """
+    try:
+        from semantic.embedders import warm_up as warm_up_embedder
+    except ImportError:
+        return
+    try:
+        warm_up_embedder()
+    except Exception:
+        # A broken model must not stop the worker serving other job types; the
+        # embedding jobs fail with the reason and /health reports it.
+        logger.exception("Embedder warm-up failed")
+
+
 class ScribesWorker(Worker):
     def bootstrap(self, *args, **kwargs):
         super().bootstrap(*args, **kwargs)
         for line in banner_lines(self.queue_names()):
             self.log.info(line)
+        warm_up()
 
     def execute_job(self, job, queue):
         # The parent must hold no database connection across fork(): the horse

@@ -200,3 +200,12 @@ LOGGING = {
         "semantic": {"level": LOG_LEVEL},
     },
 }
+
+# --- Semantic (semantic app) ---------------------------------------------------
+# --- end Semantic ---
+
+# --- Reminders (reminders app) -------------------------------------------------
+# --- end Reminders ---
+
+# --- Operations (jobs app: reconciler, doctor) -----------------------------------
+# --- end Operations ---
