@@ -1,0 +1,1 @@
+"""Benchmarks. Each module exposes `run(quick=False) -> list[dict]` of ratio rows."""

@@ -1,0 +1,64 @@
+"""docker/ and the Procfile cannot run here; check what can be checked."""
+
+import shlex
+from pathlib import Path
+
+import yaml
+from django.core.management import get_commands
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def procfile() -> dict[str, list[str]]:
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = shlex.split(command)
+    return entries
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+
+
+def test_procfile_runs_web_worker_and_scheduler_with_existing_commands():
+    entries = procfile()
+    assert set(entries) == {"web", "worker", "scheduler"}
+    commands = get_commands()
+    for argv in entries.values():
+        assert argv[:2] == ["python", "manage.py"]
+        assert argv[2] in commands, argv
+    # Our own rqworker/rqscheduler (project queues), not django-rq's.
+    assert commands["rqworker"] == "jobs" and commands["rqscheduler"] == "jobs"
+
+
+def test_compose_services_healthchecks_and_commands_match_procfile():
+    services = compose()["services"]
+    assert {"web", "worker", "scheduler", "postgres", "redis"} <= set(services)
+    entries = procfile()
+    assert services["worker"]["command"] == entries["worker"]
+    assert services["scheduler"]["command"] == entries["scheduler"]
+    assert services["web"]["command"][:2] == ["gunicorn", "scribes.wsgi:application"]
+    for name in ("web", "worker", "scheduler", "postgres", "redis"):
+        assert "healthcheck" in services[name], name
+
+
+def test_worker_gets_warm_shutdown_and_a_grace_period_longer_than_a_job():
+    from django.conf import settings
+
+    worker = compose()["services"]["worker"]
+    assert worker["init"] is True  # tini signals the main process only
+    assert worker["stop_signal"] == "SIGTERM"
+    grace = worker["stop_grace_period"]
+    assert grace.endswith("m") and int(grace[:-1]) * 60 > settings.JOB_TIMEOUT
+
+
+def test_dockerfile_uses_slim_python_non_root_and_gunicorn():
+    text = (ROOT / "docker" / "Dockerfile").read_text()
+    assert "FROM python:3.11-slim" in text
+    assert "\nUSER scribes" in text
+    assert "gunicorn" in text
+    env_example = (ROOT / "docker" / ".env.example").read_text()
+    for key in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DEBUG"):
+        assert f"\n{key}=" in "\n" + env_example

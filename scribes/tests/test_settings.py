@@ -1,0 +1,55 @@
+"""Configuration helpers: URL masking, typed env readers, the queue list."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from scribes import queues
+from scribes.env import env_bool, env_int, mask_url
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("redis://:s3cret@redis.internal:6380/2", "redis://:***@redis.internal:6380/2"),
+        ("redis://user:s3cret@host/0", "redis://user:***@host/0"),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("", ""),
+    ],
+)
+def test_mask_url_hides_passwords(url, masked):
+    assert mask_url(url) == masked
+    assert "s3cret" not in mask_url(url)
+
+
+def test_env_readers(monkeypatch):
+    monkeypatch.setenv("X_BOOL", "yes")
+    assert env_bool("X_BOOL", False) is True
+    monkeypatch.setenv("X_BOOL", "maybe")
+    with pytest.raises(ImproperlyConfigured):
+        env_bool("X_BOOL", False)
+    monkeypatch.setenv("X_INT", "0")
+    with pytest.raises(ImproperlyConfigured):
+        env_int("X_INT", 5, minimum=1)
+    monkeypatch.setenv("X_INT", "abc")
+    with pytest.raises(ImproperlyConfigured):
+        env_int("X_INT", 5)
+
+
+def test_rq_queues_are_built_from_the_queue_list(settings):
+    assert set(settings.RQ_QUEUES) == set(queues.ALL)
+    assert queues.DEFAULT in queues.ALL
+
+
+def test_queue_name_comes_from_environment(subprocess_env):
+    import subprocess
+    import sys
+
+    env = {**subprocess_env, "SCRIBES_QUEUE": "scribes-blue"}
+    out = subprocess.run(
+        [sys.executable, "-c", "from scribes import queues; print(queues.DEFAULT, queues.ALL)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "scribes-blue ('scribes-blue',)"
