@@ -33,12 +33,16 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# Every manage.py call runs the system checks, which need a Redis setting, so
+# even `migrate` runs under localredis (REDIS_URL, else a throwaway server).
 migrate: install
-	$(PY) manage.py migrate --noinput
+	$(PY) -m scribes.localredis -- $(PY) manage.py migrate --noinput
 
-run: install migrate
-	$(PY) manage.py ensure_demo_user
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m scribes.localredis -- $(VENV)/bin/honcho start -f Procfile -p $(PORT)
+run: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m scribes.localredis -- sh -c '\
+		python manage.py migrate --noinput && \
+		python manage.py ensure_demo_user && \
+		exec honcho start -f Procfile -p $(PORT)'
 
 test: install-dev
 	$(PY) -m scribes.localredis -- $(PY) -m pytest $(PYTEST_ARGS)
