@@ -121,3 +121,14 @@ def pytest_report_header(config):
     return [
         f"scribes: database={settings.DATABASES['default']['ENGINE']} redis={mask_url(settings.REDIS_URL) or 'UNSET'}"
     ]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings):
+    # Throttle counters live in the cache; a per-test local cache keeps one
+    # test's requests from counting against the next.
+    import uuid
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": f"test-{uuid.uuid4()}"}
+    }

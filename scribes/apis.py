@@ -16,6 +16,7 @@ from scribes.selectors import note_list_for_user
 class RegisterApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    throttle_scope = "auth"
 
     @extend_schema(
         request=serializers.RegisterSerializer,
@@ -32,6 +33,7 @@ class RegisterApi(APIView):
 class TokenApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    throttle_scope = "auth"
 
     @extend_schema(
         request=serializers.TokenRequestSerializer,

@@ -1,4 +1,4 @@
-"""The `/health` report: database, Redis and workers, cheap enough to poll."""
+"""The `/health` report: database, Redis, workers and scheduler, cheap enough to poll (no scans)."""
 
 import logging
 
@@ -33,8 +33,15 @@ def health_report() -> dict:
     redis = redis_health()
     if redis["redis"] != "ok":
         problems.append("redis unreachable")
-    elif not redis["workers"]:
-        problems.append("no RQ worker is running: queued jobs will wait")
+    else:
+        if not redis["workers"]:
+            problems.append("no RQ worker is running: queued jobs will wait")
+        else:
+            idle = [name for name, n in redis.get("workers_by_queue", {}).items() if not n]
+            if idle:
+                problems.append(f"no RQ worker listens on queue(s) {', '.join(idle)}: their jobs will wait")
+        if redis.get("scheduler") != "ok":
+            problems.append("rq-scheduler is not running: periodic jobs (reminder sweep, reconciler) will not run")
     if database != "ok" or redis["redis"] != "ok":
         overall = "error"
     elif problems:

@@ -14,14 +14,23 @@ def user_register(*, username: str, email: str, password: str):
 
 @transaction.atomic
 def note_create(*, user, title: str, content: str = "") -> Note:
-    return Note.objects.create(user=user, title=title, content=content)
+    from semantic.services import note_embedding_schedule
+
+    note = Note.objects.create(user=user, title=title, content=content)
+    # After commit, coalesced: a burst of writes enqueues one embedding job.
+    note_embedding_schedule(note=note)
+    return note
 
 
 @transaction.atomic
 def note_update(*, note: Note, **fields) -> Note:
+    from semantic.services import note_embedding_schedule
+
     for name, value in fields.items():
         setattr(note, name, value)
     note.save()
+    if {"title", "content"} & fields.keys():
+        note_embedding_schedule(note=note)
     return note
 
 

