@@ -55,6 +55,10 @@ format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Schema-driven fuzzing of every endpoint, in-process (loopback only), many examples.
+fuzz: install-dev
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(PY) -m scribes.localredis -- $(PY) -m pytest scribes/tests/test_fuzz.py -p no:cacheprovider -q
+
 bench: install-dev
 	$(PY) -m scribes.localredis -- $(PY) -m bench $(BENCH_ARGS)
 
