@@ -1,0 +1,74 @@
+"""Shared set-up for benchmarks: Django on a throwaway database, never the dev one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
+
+
+def setup_django(prefix: str) -> tuple[Callable[[], None], str]:
+    """Create an empty database (a new PostgreSQL database when DATABASE_URL is
+    set, else a temporary SQLite file), run migrations, and return (drop, description)."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "scribes.settings"
+    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
+    os.environ.setdefault("SCRIBES_VAR_DIR", tempfile.mkdtemp(prefix=f"scribes-{prefix}-var-"))
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    url = os.environ.get("DATABASE_URL", "")
+    if url:
+        import psycopg
+
+        parts = urlsplit(url)
+        name = f"{prefix}_{os.getpid()}"
+        scheme = "postgresql" if parts.scheme.startswith("postgres") else parts.scheme
+        admin_url = urlunsplit((scheme, parts.netloc, "/postgres", "", ""))
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        os.environ["DATABASE_URL"] = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
+
+        def drop():
+            from django.db import connections
+
+            connections.close_all()
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        where = f"PostgreSQL database {name} (dropped afterwards)"
+    else:
+        handle, path = tempfile.mkstemp(prefix=f"scribes-{prefix}-", suffix=".sqlite3")
+        os.close(handle)
+        os.environ["SQLITE_PATH"] = path
+
+        def drop():
+            from django.db import connections
+
+            connections.close_all()
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(path + suffix):
+                    os.unlink(path + suffix)
+
+        where = f"SQLite file {path} (deleted afterwards)"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return drop, where
+
+
+def require_disposable_redis(connection) -> None:
+    """Benchmarks empty the Redis database they use: never database 0 of a shared server."""
+    if os.environ.get("SCRIBES_THROWAWAY_REDIS") == "1":
+        return
+    if int(connection.connection_pool.connection_kwargs.get("db", 0)) == 0:
+        raise SystemExit("Refusing to flush Redis db 0; run via `make bench` or set REDIS_URL to another db.")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
