@@ -1,15 +1,42 @@
-"""Admin for background jobs: state at a glance, and actions over services."""
+"""Admin for background jobs: state at a glance, RQ's view beside the row, actions over services.
+
+Every action narrows the selection to the rows it applies to, calls the same
+service the reconciler and the commands use, reports a count, and leaves an
+audit event (shown inline on the job's page).
+"""
+
+from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent
-from jobs.services import background_job_mark_failed
+from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobHealth, JobStatus
+from jobs.selectors import rq_job_state, rq_state_mismatch
+from jobs.services import (
+    RETRYABLE_STATUSES,
+    background_job_cancel,
+    background_job_mark_failed,
+    background_job_retry,
+)
+
+#: Colour of each status in the list; a drift test checks it covers JobStatus.
+STATUS_COLOURS = {
+    JobStatus.QUEUED: "#6c757d",
+    JobStatus.RUNNING: "#0d6efd",
+    JobStatus.COMPLETED: "#198754",
+    JobStatus.FAILED: "#dc3545",
+    JobStatus.CANCELLED: "#b58105",
+}
 
 
 class BackgroundJobEventInline(admin.TabularInline):
     model = BackgroundJobEvent
     extra = 0
     can_delete = False
+    verbose_name = "audit event"
+    verbose_name_plural = "audit trail"
     fields = [
         "at",
         "actor",
@@ -25,31 +52,157 @@ class BackgroundJobEventInline(admin.TabularInline):
         return False
 
 
+class AgeFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+    CHOICES = {
+        "1h": ("Created in the last hour", timedelta(hours=1)),
+        "24h": ("Created in the last 24 hours", timedelta(hours=24)),
+        "7d": ("Created in the last 7 days", timedelta(days=7)),
+        "older7d": ("Older than 7 days", timedelta(days=7)),
+        "running1h": ("Running for more than 1 hour", timedelta(hours=1)),
+    }
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in self.CHOICES.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.CHOICES:
+            return queryset
+        cutoff = timezone.now() - self.CHOICES[self.value()][1]
+        if self.value() == "older7d":
+            return queryset.filter(created_at__lt=cutoff)
+        if self.value() == "running1h":
+            return queryset.filter(status=JobStatus.RUNNING, started_at__lt=cutoff)
+        return queryset.filter(created_at__gte=cutoff)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
 @admin.register(BackgroundJob)
 class BackgroundJobAdmin(admin.ModelAdmin):
     list_display = [
         "job_id",
         "job_type",
         "user",
-        "status",
-        "progress_percent",
-        "processed_items",
-        "total_items",
-        "queue",
-        "attempts",
+        "coloured_status",
+        "progress_bar",
+        "processed_total",
         "created_at",
         "started_at",
         "completed_at",
+        "duration",
+        "queue",
     ]
-    list_filter = ["status", "job_type", "queue", "created_at"]
+    list_filter = ["status", "job_type", AgeFilter, "queue"]
     search_fields = ["job_id", "rq_job_id", "user__username"]
-    readonly_fields = [f.name for f in BackgroundJob._meta.fields]
+    readonly_fields = [f.name for f in BackgroundJob._meta.fields] + ["duration", "rq_state"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("job_id", "job_type", "queue"),
+                    ("user", "status", "attempts"),
+                    ("progress_percent", "processed_items", "total_items"),
+                    ("created_at", "started_at", "completed_at", "duration"),
+                    "rq_job_id",
+                    "params",
+                    "result_data",
+                    "error_message",
+                ]
+            },
+        ),
+        ("Row and RQ job side by side", {"fields": ["rq_state"]}),
+    ]
     inlines = [BackgroundJobEventInline]
-    actions = ["mark_failed"]
+    actions = ["mark_failed", "retry", "cancel"]
     list_select_related = ["user"]
+    list_per_page = 50
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="status", ordering="status")
+    def coloured_status(self, job):
+        return format_html(
+            '<span class="job-status" style="color:#fff;background:{};padding:1px 6px;border-radius:3px">{}</span>',
+            STATUS_COLOURS.get(job.status, "#333"),
+            job.get_status_display(),
+        )
+
+    @admin.display(description="progress", ordering="progress_percent")
+    def progress_bar(self, job):
+        return format_html(
+            '<div title="{}%" style="width:80px;background:#e9ecef;border-radius:3px">'
+            '<div style="width:{}%;background:{};height:10px;border-radius:3px"></div></div>',
+            job.progress_percent,
+            job.progress_percent,
+            STATUS_COLOURS.get(job.status, "#333"),
+        )
+
+    @admin.display(description="processed")
+    def processed_total(self, job):
+        return f"{job.processed_items}/{job.total_items}"
+
+    @admin.display(description="duration")
+    def duration(self, job):
+        if job.started_at and not job.completed_at and job.status == JobStatus.RUNNING:
+            return f"{_duration((timezone.now() - job.started_at).total_seconds())} so far"
+        return _duration(job.duration_seconds)
+
+    @admin.display(description="RQ job in Redis")
+    def rq_state(self, job):
+        state = rq_job_state(job)
+        mismatch = rq_state_mismatch(job, state)
+        banner = (
+            format_html('<p class="errornote rq-mismatch">Mismatch: {}</p>', mismatch)
+            if mismatch
+            else format_html('<p class="rq-agree">{}</p>', "The row and RQ agree.")
+        )
+        if state.get("error"):
+            return format_html('{}<p class="errornote">{}</p>', banner, state["error"])
+        if not state["exists"]:
+            return format_html(
+                "{}<p>RQ job <code>{}</code> is not in Redis (its result expired, or Redis lost it).</p>",
+                banner,
+                state["rq_job_id"],
+            )
+        worker = state["worker"] or "–"
+        if state["worker"]:
+            alive = f"alive, heartbeat {state['worker_last_heartbeat']}" if state["worker_alive"] else "gone"
+            worker = f"{worker} ({alive})"
+        rows = [
+            ("status", job.status, state["status"]),
+            ("registry / queue", job.queue, f"{state['registry']} on {state['origin']}"),
+            ("started", job.started_at, state["started_at"]),
+            ("ended", job.completed_at, state["ended_at"]),
+            ("worker", "", worker),
+            ("attempts / retries left", job.attempts, state["retries_left"]),
+            ("error / exception", job.error_message, state["exc_info"]),
+        ]
+        table = format_html_join(
+            "",
+            "<tr><th>{}</th><td><pre style='white-space:pre-wrap;margin:0'>{}</pre></td>"
+            "<td><pre style='white-space:pre-wrap;margin:0'>{}</pre></td></tr>",
+            ((label, "" if left is None else left, "" if right is None else right) for label, left, right in rows),
+        )
+        return format_html(
+            '{}<table class="rq-state"><thead><tr><th></th><th>Row (database)</th><th>RQ job {} (Redis)</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            banner,
+            state["rq_job_id"],
+            table,
+        )
 
     @admin.action(permissions=["change"], description="Mark selected stuck jobs as failed")
     def mark_failed(self, request, queryset):
@@ -58,4 +211,66 @@ class BackgroundJobAdmin(admin.ModelAdmin):
             reason=f"Marked failed by {request.user.get_username()} from the admin",
             by=request.user,
         )
-        self.message_user(request, f"{n} job(s) marked failed.", messages.SUCCESS)
+        skipped = queryset.count() - n
+        self.message_user(
+            request,
+            f"{n} job(s) marked failed." + (f" {skipped} skipped (not queued or running)." if skipped else ""),
+            messages.SUCCESS if n else messages.WARNING,
+        )
+
+    @admin.action(permissions=["change"], description="Retry selected failed/cancelled jobs (new attempt)")
+    def retry(self, request, queryset):
+        n = background_job_retry(
+            jobs=queryset.filter(status__in=RETRYABLE_STATUSES),
+            reason=f"Retried by {request.user.get_username()} from the admin",
+            by=request.user,
+        )
+        skipped = queryset.count() - n
+        self.message_user(
+            request,
+            f"{n} job(s) queued for a new attempt."
+            + (f" {skipped} skipped (not failed or cancelled)." if skipped else ""),
+            messages.SUCCESS if n else messages.WARNING,
+        )
+
+    @admin.action(permissions=["change"], description="Cancel selected queued jobs")
+    def cancel(self, request, queryset):
+        n = background_job_cancel(
+            jobs=queryset.filter(status=JobStatus.QUEUED),
+            reason=f"Cancelled by {request.user.get_username()} from the admin",
+            by=request.user,
+        )
+        skipped = queryset.count() - n
+        self.message_user(
+            request,
+            f"{n} job(s) cancelled." + (f" {skipped} skipped (not queued)." if skipped else ""),
+            messages.SUCCESS if n else messages.WARNING,
+        )
+
+
+@admin.register(JobHealth)
+class JobHealthAdmin(admin.ModelAdmin):
+    """The job-health page: the guide's SQL and redis-cli recipes on one screen."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff and request.user.has_perm("jobs.view_backgroundjob")
+
+    def changelist_view(self, request, extra_context=None):
+        from jobs.selectors import job_health_context
+
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Job health",
+            "opts": self.model._meta,
+            **job_health_context(),
+        }
+        return TemplateResponse(request, "admin/jobs/job_health.html", context)

@@ -109,3 +109,12 @@ class BackgroundJobEvent(models.Model):
 
     def __str__(self):
         return f"{self.action}: {self.status_before} → {self.status_after}"
+
+
+class JobHealth(BackgroundJob):
+    """No table of its own: gives the admin index a "Job health" entry (see jobs.admin)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "job health"
+        verbose_name_plural = "job health"

@@ -16,7 +16,21 @@ from jobs.registry import get_task
 
 logger = logging.getLogger(__name__)
 
-SCHEDULE_ID_PREFIX = "scribes:periodic:"
+#: RQ accepts only letters, digits, "_" and "-" in job ids (rq.job.JOB_ID_PATTERN).
+SCHEDULE_ID_PREFIX = "scribes-periodic-"
+#: Instance name of the one rq-scheduler `manage.py rqscheduler` runs.
+SCHEDULER_NAME = "scribes"
+#: rq-scheduler keeps this hash alive (TTL interval + 10 s) and writes `death` on exit.
+SCHEDULER_KEY = "rq:scheduler_instance:" + SCHEDULER_NAME
+
+
+def scheduler_alive(connection) -> bool:
+    """Whether `manage.py rqscheduler` runs: two calls in one round trip."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.exists(SCHEDULER_KEY)
+    pipe.hexists(SCHEDULER_KEY, "death")
+    exists, dead = pipe.execute()
+    return bool(exists) and not dead
 
 
 @dataclass(frozen=True)

@@ -147,10 +147,17 @@ def background_job_mark_completed(*, job_id, result) -> bool:
     return changed == 1
 
 
-def background_job_record_failure(*, job_id, error: str, final: bool) -> bool:
-    """Record a failed attempt: `failed` when final, back to `queued` when RQ retries it."""
+def background_job_record_failure(*, job_id, error: str, final: bool, rq_job_id: str | None = None) -> bool:
+    """Record a failed attempt: `failed` when final, back to `queued` when RQ retries it.
+
+    With `rq_job_id`, only a row whose current attempt is that RQ job changes: a
+    late failure of an attempt the reconciler or an operator already replaced
+    must not fail the new one.
+    """
     now = timezone.now()
     rows = BackgroundJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES)
+    if rq_job_id is not None:
+        rows = rows.filter(rq_job_id=rq_job_id)
     if final:
         changed = rows.update(
             status=JobStatus.FAILED,
@@ -193,12 +200,16 @@ def _record_events(
 
 
 @transaction.atomic
-def background_job_mark_failed(*, jobs, reason: str, by=None, source: str = "admin") -> int:
+def background_job_mark_failed(
+    *, jobs, reason: str, by=None, source: str = "admin", action: str = "mark_failed"
+) -> int:
     """Fail active jobs (stuck, lost) and stop their RQ jobs so a late finish cannot land.
 
     Returns how many rows changed. Only rows still queued/running are touched.
     """
-    candidates = list(jobs.select_for_update().filter(status__in=ACTIVE_STATUSES))
+    # select_related(None): PostgreSQL refuses FOR UPDATE on the nullable side
+    # of the outer join the admin's list_select_related=["user"] adds.
+    candidates = list(jobs.select_related(None).select_for_update().filter(status__in=ACTIVE_STATUSES))
     if not candidates:
         return 0
     now = timezone.now()
@@ -210,7 +221,7 @@ def background_job_mark_failed(*, jobs, reason: str, by=None, source: str = "adm
     )
     _record_events(
         jobs=candidates,
-        action="mark_failed",
+        action=action,
         reason=reason,
         after=JobStatus.FAILED,
         actor=by,
@@ -264,4 +275,217 @@ def background_job_record_rq_failure(*, rq_job, error: str, final: bool) -> bool
         )
     if row_id is None:
         return False
-    return background_job_record_failure(job_id=row_id, error=error, final=final)
+    return background_job_record_failure(job_id=row_id, error=error, final=final, rq_job_id=rq_job.id)
+
+
+def _new_attempt_rq_job_id(job: BackgroundJob) -> str:
+    # A fresh RQ id per manual/reconciler attempt: the old RQ job may still sit
+    # in RQ's failed or started registry, and its late callbacks must not match.
+    return f"{job.job_id}-{uuid.uuid4().hex[:8]}"
+
+
+def _enqueue_after_commit(jobs: list[BackgroundJob]) -> None:
+    def enqueue():
+        for job in jobs:
+            try:
+                background_job_enqueue(job=job)
+            except JobEnqueueError:
+                pass  # the row is failed with the reason; the others still go
+
+    transaction.on_commit(enqueue)
+
+
+#: Statuses a retry starts a new attempt from.
+RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@transaction.atomic
+def background_job_retry(
+    *,
+    jobs,
+    reason: str,
+    by=None,
+    source: str = "admin",
+    from_statuses: Iterable[str] = RETRYABLE_STATUSES,
+) -> int:
+    """Start a new attempt of each job: the same row goes back to `queued`.
+
+    The row (and so the job id a client polls) is kept; progress, result and
+    error are cleared, `attempts` keeps counting, and the attempt gets a new RQ
+    job id. Rows whose job type no longer has a task are skipped. Returns how
+    many rows were re-queued; each gets a "retry" event.
+    """
+    from jobs.registry import UnknownJobType
+
+    candidates = []
+    for job in jobs.select_related(None).select_for_update().filter(status__in=list(from_statuses)):
+        try:
+            get_task(job.job_type)
+        except UnknownJobType:
+            logger.warning("Job %s not retried: no task for job type %r", job.job_id, job.job_type)
+            continue
+        candidates.append(job)
+    now = timezone.now()
+    retried = []
+    for job in candidates:
+        rq_job_id = _new_attempt_rq_job_id(job)
+        changed = BackgroundJob.objects.filter(pk=job.pk, status=job.status).update(
+            status=JobStatus.QUEUED,
+            rq_job_id=rq_job_id,
+            progress_percent=0,
+            processed_items=0,
+            total_items=0,
+            result_data=None,
+            error_message="",
+            started_at=None,
+            completed_at=None,
+            updated_at=now,
+        )
+        if changed:
+            retried.append(job)
+    _record_events(jobs=retried, action="retry", reason=reason, after=JobStatus.QUEUED, actor=by, source=source)
+    fresh = list(BackgroundJob.objects.filter(pk__in=[job.pk for job in retried]))
+    _enqueue_after_commit(fresh)
+    return len(retried)
+
+
+@transaction.atomic
+def background_job_cancel(*, jobs, reason: str, by=None, source: str = "admin") -> int:
+    """queued → cancelled, and cancel the RQ job after commit. Returns how many changed."""
+    candidates = list(jobs.select_related(None).select_for_update().filter(status=JobStatus.QUEUED))
+    if not candidates:
+        return 0
+    now = timezone.now()
+    changed = BackgroundJob.objects.filter(pk__in=[job.pk for job in candidates], status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED,
+        error_message=_trim(reason),
+        completed_at=now,
+        updated_at=now,
+    )
+    _record_events(jobs=candidates, action="cancel", reason=reason, after=JobStatus.CANCELLED, actor=by, source=source)
+    transaction.on_commit(lambda: _stop_rq_jobs(candidates))
+    return changed
+
+
+@transaction.atomic
+def background_job_reenqueue(*, job: BackgroundJob, reason: str, source: str = "reconciler") -> bool:
+    """Put a queued row's lost RQ job back on its queue (same RQ id); records a "reenqueue" event."""
+    if not BackgroundJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(updated_at=timezone.now()):
+        return False
+    _record_events(jobs=[job], action="reenqueue", reason=reason, after=JobStatus.QUEUED, source=source)
+    _enqueue_after_commit([job])
+    return True
+
+
+@transaction.atomic
+def background_job_mark_requeued(*, job: BackgroundJob, reason: str, source: str = "reconciler") -> bool:
+    """running → queued for a row whose RQ job RQ itself put back on the queue (abandoned-job retry)."""
+    changed = BackgroundJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, rq_job_id=job.rq_job_id).update(
+        status=JobStatus.QUEUED,
+        error_message=_trim(f"Retrying after: {reason}"),
+        updated_at=timezone.now(),
+    )
+    if changed:
+        _record_events(jobs=[job], action="requeue", reason=reason, after=JobStatus.QUEUED, source=source)
+    return changed == 1
+
+
+#: Per-queue RQ keys (queue list and registries), formatted with the queue name.
+RQ_QUEUE_KEY_TEMPLATES = (
+    "rq:queue:{}",
+    "rq:wip:{}",
+    "rq:finished:{}",
+    "rq:failed:{}",
+    "rq:deferred:{}",
+    "rq:scheduled:{}",
+    "rq:canceled:{}",
+    "rq:intermediate:{}",
+)
+#: Keys RQ keeps per job id.
+RQ_JOB_KEY_TEMPLATES = (
+    "rq:job:{}",
+    "rq:job:{}:dependents",
+    "rq:job:{}:dependencies",
+    "rq:results:{}",
+    "rq:executions:{}",
+)
+
+
+def _project_rq_keys(connection) -> list[str]:
+    """This project's RQ keys: its queues and registries and the jobs on them.
+
+    Leaves alone: other projects' queues and jobs, worker registrations (live
+    processes own them) and rq-scheduler's periodic entries (restarting
+    `rqscheduler` re-registers them). A `rq:job:*` key of the wrong Redis type is
+    included: it is corrupt and unreadable by anyone.
+    """
+    from jobs.schedules import SCHEDULE_ID_PREFIX
+    from scribes import queues
+
+    keys: set[str] = set()
+    job_ids: set[str] = set()
+    for name in queues.ALL:
+        for template in RQ_QUEUE_KEY_TEMPLATES:
+            key = template.format(name)
+            kind = connection.type(key).decode()
+            if kind == "none":
+                continue
+            keys.add(key)
+            if kind == "list":
+                job_ids.update(raw.decode() for raw in connection.lrange(key, 0, -1))
+            elif kind == "zset":
+                # started-registry members are "<job id>:<execution id>"
+                job_ids.update(raw.decode().split(":")[0] for raw in connection.zrange(key, 0, -1))
+    job_ids.update(BackgroundJob.objects.filter(status__in=ACTIVE_STATUSES).values_list("rq_job_id", flat=True))
+    for raw in connection.scan_iter(match="rq:job:*", count=1000):
+        key = raw.decode()
+        rest = key[len("rq:job:") :]
+        if ":" in rest:
+            continue
+        kind = connection.type(key).decode()
+        if kind != "hash":
+            keys.add(key)
+        elif (connection.hget(key, "origin") or b"").decode() in queues.ALL:
+            job_ids.add(rest)
+    scheduled = (
+        {raw.decode() for raw in connection.zrange("rq:scheduler:scheduled_jobs", 0, -1)}
+        if (connection.type("rq:scheduler:scheduled_jobs").decode() == "zset")
+        else set()
+    )
+    for job_id in job_ids:
+        if job_id in scheduled or job_id.startswith(SCHEDULE_ID_PREFIX):
+            continue
+        for template in RQ_JOB_KEY_TEMPLATES:
+            keys.add(template.format(job_id))
+    pipe = connection.pipeline(transaction=False)
+    ordered = sorted(keys)
+    for key in ordered:
+        pipe.exists(key)
+    return [key for key, exists in zip(ordered, pipe.execute(), strict=True) if exists]
+
+
+def rq_queues_reset(*, apply: bool, by=None, reason: str = "") -> dict:
+    """Clear this project's RQ keys and fail its queued/running rows (never FLUSHDB).
+
+    Without `apply` nothing changes; the return value says what would. Rows are
+    failed first, so a job still running cannot complete a row whose RQ job was
+    deleted under it.
+    """
+    from jobs.selectors import rq_connection
+
+    connection = rq_connection()
+    keys = _project_rq_keys(connection)
+    active = BackgroundJob.objects.filter(status__in=ACTIVE_STATUSES)
+    report = {"keys": keys, "rows": active.count(), "applied": apply}
+    if not apply:
+        return report
+    report["rows"] = background_job_mark_failed(
+        jobs=active,
+        reason=reason or "Queues reset by an operator (reset_queues): the RQ job was deleted",
+        by=by,
+        source="command",
+        action="reset_queues",
+    )
+    for start in range(0, len(keys), 500):
+        connection.delete(*keys[start : start + 500])
+    return report

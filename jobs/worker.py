@@ -4,6 +4,14 @@ Adds to RQ's forking worker: a start-up banner that shows what this worker will
 do (so an operator sees at once that API and worker agree), a handler for a
 work-horse killed from outside (OOM killer, `kill -9`), which RQ reports without
 running any callback, and database-connection hygiene around the fork.
+
+Stopping a worker: send SIGTERM to the worker's main process only. RQ treats
+the first SIGTERM as a warm shutdown: the current job finishes, no new one
+starts, and the row ends completed or failed. A second SIGTERM (or a signal to
+the work-horse itself) is a cold shutdown: the horse is killed, no callback runs,
+and the reconciler fails or retries the row on its next pass. So supervisors
+(docker `stop_grace_period`, systemd `KillMode=mixed`/`TimeoutStopSec`, Procfile
+runners) must signal the main process and wait longer than the longest job.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ def banner_lines(queue_names: list[str]) -> list[str]:
         f"Redis URL: {mask_url(settings.REDIS_URL)}",
         f"Queues: {', '.join(queue_names)}",
         f"Job timeout: {settings.JOB_TIMEOUT} s",
+        f"Heartbeat: every {settings.RQ_JOB_MONITORING_INTERVAL} s while busy, worker TTL {settings.RQ_WORKER_TTL} s",
         f"Starting worker for {len(tasks)} functions: "
         + ", ".join(f"{spec.job_type} ({spec.dotted_name} on {spec.queue})" for spec in tasks),
     ]
@@ -66,6 +75,13 @@ def warm_up() -> None:
 
 
 class ScribesWorker(Worker):
+    def __init__(self, *args, **kwargs):
+        # A busy worker heart-beats every job_monitoring_interval seconds; the
+        # reconciler calls a worker dead when its heartbeat is older than that
+        # plus JOBS_HEARTBEAT_GRACE, so this bounds how fast a kill is noticed.
+        kwargs.setdefault("job_monitoring_interval", settings.RQ_JOB_MONITORING_INTERVAL)
+        super().__init__(*args, **kwargs)
+
     def bootstrap(self, *args, **kwargs):
         super().bootstrap(*args, **kwargs)
         for line in banner_lines(self.queue_names()):

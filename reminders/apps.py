@@ -5,3 +5,6 @@ from django.apps import AppConfig
 
 class RemindersConfig(AppConfig):
     name = "reminders"
+
+    def ready(self):
+        from reminders import checks  # noqa: F401  (registers the checks)

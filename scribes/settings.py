@@ -195,6 +195,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "scribes.openapi.add_error_responses",
+    ],
 }
 
 # --- Logging -------------------------------------------------------------------
@@ -242,6 +246,9 @@ REMINDER_SWEEP_CRON = env_str("REMINDER_SWEEP_CRON", "*/15 * * * *")
 REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 5, minimum=1)
 #: Reminders claimed (and loaded) per claiming statement.
 REMINDER_BATCH_SIZE = env_int("REMINDER_BATCH_SIZE", 500, minimum=1)
+#: Reminders per delivery chunk: one start stamp and one "sent" record per chunk;
+#: a crash mid-chunk leaves at most this many "outcome unknown" (never resent).
+REMINDER_DELIVERY_CHUNK = env_int("REMINDER_DELIVERY_CHUNK", 20, minimum=1)
 #: Seconds after which a claim whose sweep died is released and retried.
 REMINDER_CLAIM_LEASE_SECONDS = env_int("REMINDER_CLAIM_LEASE_SECONDS", 600, minimum=30)
 #: First retry delay after a delivery error; doubles per attempt (capped at 6 h).

@@ -41,3 +41,18 @@ def flaky_task(job, *, marker: str):
             fh.write("attempted")
         raise RuntimeError("first attempt fails")
     return {"attempt": "second"}
+
+
+@tracked_task("test_wait")
+def waiting_task(job, *, started: str, release: str, limit: float = 60):
+    # Runs until the test creates `release` (or `limit` s pass); writes the
+    # work-horse's pid to `started` so a test can kill it.
+    with open(started + ".tmp", "w") as fh:
+        fh.write(str(os.getpid()))
+    os.replace(started + ".tmp", started)
+    deadline = time.monotonic() + limit
+    while not os.path.exists(release):
+        if time.monotonic() > deadline:
+            raise TimeoutError("never released")
+        time.sleep(0.05)
+    return {"released": True}

@@ -1,0 +1,262 @@
+"""The stuck-job reconciler: compares active BackgroundJob rows with RQ's state and repairs them.
+
+One pass (`background_jobs_reconcile`) reads every queued/running row, fetches
+their RQ jobs and the heartbeats of the workers running them in two pipelined
+round trips, and decides per row:
+
+- running, RQ job started on a worker whose heartbeat stopped (killed, OOM, host
+  gone) → failed "Worker stopped unexpectedly", or a new attempt when the job
+  type allows retries;
+- running, RQ job missing from Redis (flushed, restarted) → the same;
+- running, RQ job back in the queue (RQ's abandoned-job cleanup retried it) →
+  queued, so the retry is not skipped by the runner;
+- running or queued, RQ job already finished/failed/stopped (a callback that
+  never ran, e.g. "signal only works in main thread") → failed with RQ's reason;
+- running past its RQ timeout plus JOBS_TIMEOUT_GRACE → failed;
+- queued, RQ job missing from Redis → re-enqueued once, failed the second time.
+
+A job running on a worker that still heart-beats is never touched. Every change
+goes through a service that updates conditionally and records an audit event
+with source "reconciler". It is safe to run concurrently with workers, with
+operators and with itself: the conditional UPDATEs decide who wins.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from redis.exceptions import RedisError
+from rq import Worker
+from rq.job import Job
+from rq.utils import utcparse
+
+from jobs import services
+from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
+from jobs.registry import UnknownJobType, get_task
+from jobs.schedules import SCHEDULE_ID_PREFIX
+from jobs.selectors import rq_connection
+
+logger = logging.getLogger(__name__)
+
+WORKER_STOPPED = "Worker stopped unexpectedly"
+SOURCE = "reconciler"
+#: Rows looked at per pass; a backlog larger than this is worked off over passes.
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Repair:
+    job_id: str
+    job_type: str
+    status_before: str
+    action: str  # failed, retried, reenqueued, requeued
+    reason: str
+    applied: bool = True
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        verb = self.action if self.applied else f"would be {self.action}"
+        return f"{self.job_type} {self.job_id} ({self.status_before}) {verb}: {self.reason}"
+
+
+def _status(rq_job: Job) -> str:
+    status = rq_job.get_status(refresh=False)
+    return str(getattr(status, "value", status) or "")
+
+
+def _fetch_rq_jobs(connection, rows: list[BackgroundJob]) -> list[Job | None]:
+    try:
+        return Job.fetch_many([row.rq_job_id for row in rows], connection=connection)
+    except (RedisError, ValueError, TypeError):
+        # One corrupt key (WRONGTYPE, undecodable) must not hide the others;
+        # a job we cannot read counts as missing (the doctor names the key).
+        jobs = []
+        for row in rows:
+            try:
+                jobs.append(Job.fetch(row.rq_job_id, connection=connection))
+            except Exception:
+                jobs.append(None)
+        return jobs
+
+
+def _worker_heartbeats(connection, names: set[str]) -> dict[str, datetime | None]:
+    names = sorted(name for name in names if name)
+    if not names:
+        return {}
+    pipe = connection.pipeline(transaction=False)
+    for name in names:
+        pipe.hget(Worker.redis_worker_namespace_prefix + name, "last_heartbeat")
+    beats = {}
+    for name, raw in zip(names, pipe.execute(), strict=True):
+        try:
+            beats[name] = utcparse(raw.decode()) if raw else None
+        except ValueError:
+            beats[name] = None
+    return beats
+
+
+def heartbeat_deadline() -> int:
+    """Seconds without a heartbeat after which a busy worker is dead."""
+    return settings.RQ_JOB_MONITORING_INTERVAL + settings.JOBS_HEARTBEAT_GRACE
+
+
+def _rq_failure_reason(rq_job: Job, status: str) -> str:
+    if status == "finished":
+        return "RQ finished the job but its outcome never reached the row"
+    if status in ("stopped", "canceled"):
+        return f"The RQ job was {status} before the row recorded an outcome"
+    text = ""
+    try:
+        result = rq_job.latest_result()
+        text = (result.exc_string or "").strip().splitlines()[-1] if result and result.exc_string else ""
+    except Exception:  # an unreadable result must not stop the pass
+        text = ""
+    return "RQ recorded the job as failed but the row was never updated" + (f": {text}" if text else "")
+
+
+class _Pass:
+    def __init__(self, *, dry_run: bool):
+        self.dry_run = dry_run
+        self.repairs: list[Repair] = []
+
+    def _add(self, row: BackgroundJob, action: str, reason: str, applied: bool) -> None:
+        if self.dry_run:
+            self.repairs.append(Repair(str(row.job_id), row.job_type, row.status, action, reason, applied=False))
+        elif applied:
+            repair = Repair(str(row.job_id), row.job_type, row.status, action, reason)
+            self.repairs.append(repair)
+            logger.warning("Reconciler: %s", repair)
+
+    def fail(self, row: BackgroundJob, reason: str) -> None:
+        applied = False
+        if not self.dry_run:
+            applied = (
+                services.background_job_mark_failed(
+                    jobs=BackgroundJob.objects.filter(pk=row.pk, rq_job_id=row.rq_job_id),
+                    reason=reason,
+                    source=SOURCE,
+                    action="reconcile",
+                )
+                == 1
+            )
+        self._add(row, "failed", reason, applied)
+
+    def fail_or_retry(self, row: BackgroundJob, reason: str) -> None:
+        """A running attempt was lost: retry when the job type allows another attempt, else fail."""
+        try:
+            spec = get_task(row.job_type)
+        except UnknownJobType:
+            spec = None
+        periodic = row.rq_job_id.startswith(SCHEDULE_ID_PREFIX)
+        if spec and spec.max_retries and not periodic and row.attempts <= spec.max_retries:
+            reason = f"{reason}; retrying (attempt {row.attempts + 1} of {spec.max_retries + 1})"
+            applied = False
+            if not self.dry_run:
+                applied = (
+                    services.background_job_retry(
+                        jobs=BackgroundJob.objects.filter(pk=row.pk, rq_job_id=row.rq_job_id),
+                        reason=reason,
+                        source=SOURCE,
+                        from_statuses=[JobStatus.RUNNING],
+                    )
+                    == 1
+                )
+            self._add(row, "retried", reason, applied)
+        else:
+            self.fail(row, reason)
+
+    def reenqueue(self, row: BackgroundJob, reason: str) -> None:
+        applied = False
+        if not self.dry_run:
+            applied = services.background_job_reenqueue(job=row, reason=reason, source=SOURCE)
+        self._add(row, "reenqueued", reason, applied)
+
+    def requeue(self, row: BackgroundJob, reason: str) -> None:
+        applied = False
+        if not self.dry_run:
+            applied = services.background_job_mark_requeued(job=row, reason=reason, source=SOURCE)
+        self._add(row, "requeued", reason, applied)
+
+
+def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repair]:
+    """Run one reconciler pass; returns what it changed (or, with dry_run, would change).
+
+    `exclude` lists row ids to leave alone (the reconciler's own row when it runs
+    as a task). Raises RedisError when Redis is down: with no view of RQ's state
+    nothing can be decided safely.
+    """
+    rows = list(
+        BackgroundJob.objects.filter(status__in=ACTIVE_STATUSES)
+        .exclude(pk__in=list(exclude))
+        .order_by("created_at")[:BATCH]
+    )
+    work = _Pass(dry_run=dry_run)
+    if not rows:
+        return work.repairs
+    now = timezone.now()
+    grace = timedelta(seconds=settings.JOBS_RECONCILE_GRACE)
+    connection = rq_connection()
+    rq_jobs = _fetch_rq_jobs(connection, rows)
+    beats = _worker_heartbeats(
+        connection, {rq_job.worker_name for rq_job in rq_jobs if rq_job is not None and rq_job.worker_name}
+    )
+    dead_after = timedelta(seconds=heartbeat_deadline())
+
+    # Periodic jobs reuse one RQ id per schedule: of several active rows sharing
+    # it only the newest can be the live run.
+    newest_by_rq_id: dict[str, BackgroundJob] = {}
+    for row in rows:
+        if row.rq_job_id.startswith(SCHEDULE_ID_PREFIX):
+            newest_by_rq_id[row.rq_job_id] = row  # rows are oldest first
+
+    for row, rq_job in zip(rows, rq_jobs, strict=True):
+        settled = row.updated_at < now - grace
+        newest = newest_by_rq_id.get(row.rq_job_id)
+        if newest is not None and newest.pk != row.pk:
+            work.fail(row, f"{WORKER_STOPPED}: a later run of this periodic job has started")
+            continue
+        if rq_job is None:
+            if row.status == JobStatus.RUNNING:
+                work.fail_or_retry(row, f"{WORKER_STOPPED}: its RQ job is missing from Redis (flushed or restarted)")
+            elif settled:
+                _queued_and_lost(work, row, "its RQ job is missing from Redis (flushed or restarted)")
+            continue
+        status = _status(rq_job)
+        if status == "started":
+            beat = beats.get(rq_job.worker_name or "")
+            if beat is None or beat < now - dead_after:
+                seen = f"last heartbeat {beat:%Y-%m-%d %H:%M:%S} UTC" if beat else "no heartbeat"
+                detail = f"worker {rq_job.worker_name or '(unknown)'} is gone ({seen})"
+                if row.status == JobStatus.RUNNING:
+                    work.fail_or_retry(row, f"{WORKER_STOPPED}: {detail}")
+                elif settled:
+                    _queued_and_lost(work, row, detail)
+                continue
+            if row.status == JobStatus.RUNNING and row.started_at:
+                limit = (rq_job.timeout if rq_job.timeout and rq_job.timeout > 0 else settings.JOB_TIMEOUT) + (
+                    settings.JOBS_TIMEOUT_GRACE
+                )
+                if row.started_at < now - timedelta(seconds=limit):
+                    work.fail(row, f"Running longer than its timeout plus grace ({limit} s); stopped")
+            continue
+        if status in ("queued", "scheduled", "deferred"):
+            if row.status == JobStatus.RUNNING:
+                work.requeue(row, f"RQ put the job back on the queue ({status}) after its worker was lost")
+            continue
+        if status in ("finished", "failed", "stopped", "canceled") and settled:
+            work.fail(row, _rq_failure_reason(rq_job, status))
+    return work.repairs
+
+
+def _queued_and_lost(work: _Pass, row: BackgroundJob, detail: str) -> None:
+    already = row.events.filter(action="reenqueue").exists()
+    if already:
+        work.fail(row, f"Lost again after being re-enqueued once: {detail}")
+    else:
+        work.reenqueue(row, f"Re-enqueued: {detail}")

@@ -1,0 +1,54 @@
+"""`manage.py doctor`: when the reminder sweep last ran, when it runs next, what is late."""
+
+from django.utils import timezone
+
+from jobs.diagnostics import FAIL, OK, WARN, Finding, diagnostic
+from reminders.selectors import SWEEP_SCHEDULE_ID, reminder_sweep_status
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "never"
+
+
+@diagnostic("reminder_sweep")
+def reminder_sweep_finding() -> Finding:
+    now = timezone.now()
+    state = reminder_sweep_status(now=now)
+    minutes = state["interval_seconds"] // 60
+    data = {
+        **state,
+        "last_run": state["last_run"].isoformat() if state["last_run"] else None,
+        "next_run": state["next_run"].isoformat() if state["next_run"] else None,
+    }
+    summary = (
+        f"last ran {_when(state['last_run'])} ({state['last_status'] or 'no run yet'}), "
+        f"next run {_when(state['next_run'])}; {state['late_reminders']} pending reminder(s) "
+        f"more than one interval ({minutes} min) past their time"
+    )
+    if state["next_run"] is None:
+        reason = state["schedule_error"] or f"schedule entry {SWEEP_SCHEDULE_ID} is missing"
+        return Finding(
+            "reminder_sweep",
+            FAIL,
+            f"Reminder sweep is not scheduled ({reason}); {summary}.",
+            fix="Run `python manage.py rqscheduler` (it registers the sweep) and keep it running.",
+            data=data,
+        )
+    if state["overdue"]:
+        return Finding(
+            "reminder_sweep",
+            FAIL,
+            f"Reminder sweep has not run for more than two intervals: {summary}.",
+            fix="Check that `manage.py rqworker` and `manage.py rqscheduler` are running; "
+            "`manage.py sweep_reminders` sends the due reminders now.",
+            data=data,
+        )
+    if state["last_run"] is None or state["late_reminders"]:
+        return Finding(
+            "reminder_sweep",
+            WARN,
+            f"Reminder sweep: {summary}.",
+            fix="Late reminders are retried with backoff or wait for a worker; see the Reminder admin.",
+            data=data,
+        )
+    return Finding("reminder_sweep", OK, f"Reminder sweep: {summary}.", data=data)

@@ -1,0 +1,129 @@
+"""Reads on reminders and on the state of the periodic sweep (last run, next run)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from croniter import croniter
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from jobs.models import BackgroundJob, JobStatus
+from jobs.schedules import SCHEDULE_ID_PREFIX
+from reminders.models import Reminder, ReminderStatus
+
+logger = logging.getLogger(__name__)
+
+SWEEP_JOB_TYPE = "reminder_sweep"
+SWEEP_SCHEDULE_ID = SCHEDULE_ID_PREFIX + SWEEP_JOB_TYPE  # the fixed rq-scheduler id
+SCHEDULED_JOBS_KEY = "rq:scheduler:scheduled_jobs"
+
+
+def reminder_list_for_user(*, user, status: str | None = None) -> QuerySet[Reminder]:
+    reminders = Reminder.objects.filter(user=user)
+    if status:
+        reminders = reminders.filter(status=status)
+    return reminders
+
+
+def reminder_claimable(*, now: datetime, due_only: bool = True) -> QuerySet[Reminder]:
+    """Pending reminders (due at `now`, unless not `due_only`) that no live sweep holds.
+
+    A claim older than the lease belongs to a sweep that died before it started
+    delivering; such reminders are claimable again.
+    """
+    lease_cutoff = now - timedelta(seconds=settings.REMINDER_CLAIM_LEASE_SECONDS)
+    reminders = Reminder.objects.filter(
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=lease_cutoff),
+        status=ReminderStatus.PENDING,
+        delivery_started_at__isnull=True,
+    )
+    if due_only:
+        reminders = reminders.filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+            scheduled_at__lte=now,
+        )
+    return reminders
+
+
+def reminder_due_count(*, now: datetime) -> int:
+    return reminder_claimable(now=now).count()
+
+
+def sweep_slot(*, at: datetime, cron: str | None = None) -> datetime:
+    """The cron slot `at` belongs to: the latest scheduled time at or before it (UTC)."""
+    if timezone.is_naive(at):
+        at = at.replace(tzinfo=UTC)
+    at = at.astimezone(UTC)
+    # croniter's get_prev from exactly a slot returns the slot before; cron has
+    # minute resolution, so one second later lands in the right slot.
+    return croniter(cron or settings.REMINDER_SWEEP_CRON, at + timedelta(seconds=1)).get_prev(datetime)
+
+
+def sweep_interval(*, cron: str | None = None, at: datetime | None = None) -> timedelta:
+    """The gap between two consecutive sweeps around `at` (cron may be irregular)."""
+    itr = croniter(cron or settings.REMINDER_SWEEP_CRON, at or timezone.now())
+    first = itr.get_next(datetime)
+    return itr.get_next(datetime) - first
+
+
+def sweep_next_run(connection=None) -> datetime | None:
+    """When rq-scheduler will enqueue the sweep next; None when the entry is missing."""
+    if connection is None:
+        from jobs.selectors import rq_connection
+
+        connection = rq_connection()
+    score = connection.zscore(SCHEDULED_JOBS_KEY, SWEEP_SCHEDULE_ID)
+    return None if score is None else datetime.fromtimestamp(score, tz=UTC)
+
+
+def sweep_last_run() -> BackgroundJob | None:
+    """The latest sweep that ran (or is running)."""
+    return (
+        BackgroundJob.objects.filter(
+            job_type=SWEEP_JOB_TYPE,
+            status__in=[JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED],
+            started_at__isnull=False,
+        )
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def reminder_sweep_status(*, now: datetime | None = None, connection=None) -> dict:
+    """{last_run, last_status, next_run, overdue, interval_seconds, late_reminders, schedule_error}.
+
+    `overdue` is True when the sweep has not run for two intervals (never having
+    run counts only once a schedule entry exists and two intervals passed since
+    it was expected) or when the schedule entry is missing.
+    """
+    now = now or timezone.now()
+    interval = sweep_interval(at=now)
+    last = sweep_last_run()
+    schedule_error = ""
+    try:
+        next_run = sweep_next_run(connection)
+    except RedisError as exc:
+        next_run = None
+        schedule_error = f"Redis unavailable ({type(exc).__name__})"
+    late_cutoff = now - interval
+    late = Reminder.objects.filter(status=ReminderStatus.PENDING, scheduled_at__lt=late_cutoff).count()
+    if next_run is None:
+        overdue = True
+    elif last is None:
+        overdue = False
+    else:
+        overdue = now - last.started_at > 2 * interval
+    return {
+        "last_run": last.started_at if last else None,
+        "last_status": last.status if last else None,
+        "last_result": last.result_data if last else None,
+        "next_run": next_run,
+        "overdue": overdue,
+        "interval_seconds": int(interval.total_seconds()),
+        "late_reminders": late,
+        "schedule_error": schedule_error,
+    }

@@ -1,0 +1,30 @@
+"""RQ entry point of the due-reminder sweep and its periodic schedule."""
+
+from django.conf import settings
+from rq import get_current_job
+
+from jobs.registry import tracked_task
+from jobs.schedules import periodic_job
+from reminders import services
+from reminders.selectors import SWEEP_JOB_TYPE, sweep_slot
+from scribes import queues
+
+
+@tracked_task(SWEEP_JOB_TYPE, queue=queues.DEFAULT)
+def sweep_due_reminders(job, *, manual: bool = False):
+    """Send every due reminder once. Scheduled copies are guarded per cron slot.
+
+    The slot comes from the RQ job's enqueue time: rq-scheduler re-enqueues one
+    fixed job id each tick, so copies that piled up while no worker ran all carry
+    the latest enqueue time, share one slot, and all but the first do nothing.
+    Manual runs (`manage.py sweep_reminders`) skip the slot guard, not the overlap guard.
+    """
+    slot = None
+    if not manual:
+        rq_job = get_current_job()
+        enqueued_at = rq_job.enqueued_at if rq_job and rq_job.enqueued_at else job.row.started_at
+        slot = sweep_slot(at=enqueued_at)
+    return services.reminder_sweep_run(slot=slot, background_job=job.row, progress=job.progress)
+
+
+periodic_job(SWEEP_JOB_TYPE, cron=lambda: settings.REMINDER_SWEEP_CRON)

@@ -1,0 +1,76 @@
+"""doctor's reminder_sweep finding and the status selector behind it."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from jobs.diagnostics import FAIL, OK, WARN
+from jobs.models import BackgroundJob, JobStatus
+from jobs.schedules import register_periodic_jobs
+from reminders.checks import E001, E002, check_claim_lease, check_sweep_cron
+from reminders.diagnostics import reminder_sweep_finding
+from reminders.models import Reminder
+from reminders.selectors import reminder_sweep_status
+
+pytestmark = pytest.mark.django_db
+
+
+def _register(redis_conn):
+    from rq_scheduler import Scheduler
+
+    from scribes import queues
+
+    register_periodic_jobs(Scheduler(queue_name=queues.DEFAULT, connection=redis_conn))
+
+
+def _sweep_row(minutes_ago):
+    started = timezone.now() - timedelta(minutes=minutes_ago)
+    return BackgroundJob.objects.create(
+        job_type="reminder_sweep", queue="scribes", status=JobStatus.COMPLETED, started_at=started
+    )
+
+
+def test_missing_schedule_entry_is_fail(redis_conn):
+    finding = reminder_sweep_finding()
+    assert finding.level == FAIL and "not scheduled" in finding.message
+    assert reminder_sweep_status()["overdue"] is True
+
+
+def test_scheduled_never_run_is_warn_then_recent_run_ok(redis_conn):
+    _register(redis_conn)
+    finding = reminder_sweep_finding()
+    assert finding.level == WARN and "never" in finding.message
+    _sweep_row(minutes_ago=3)
+    state = reminder_sweep_status()
+    assert state["next_run"] > timezone.now() and state["interval_seconds"] == 900
+    finding = reminder_sweep_finding()
+    assert finding.level == OK, finding.message
+    assert finding.data["next_run"] and finding.data["overdue"] is False
+
+
+def test_not_run_for_two_intervals_is_fail_and_late_reminders_are_counted(redis_conn, make_due):
+    _register(redis_conn)
+    _sweep_row(minutes_ago=31)
+    make_due(2, ago=timedelta(minutes=20))
+    make_due(1)  # due a minute ago: not late yet
+    finding = reminder_sweep_finding()
+    assert finding.level == FAIL and "two intervals" in finding.message
+    assert finding.data["late_reminders"] == 2 == Reminder.objects.count() - 1
+
+
+@override_settings(REMINDER_SWEEP_CRON="every 15 minutes")
+def test_bad_cron_is_a_startup_error():
+    (error,) = check_sweep_cron(None)
+    assert error.id == E001 and "*/15" in error.hint
+
+
+@override_settings(REMINDER_CLAIM_LEASE_SECONDS=30, EMAIL_TIMEOUT=20)
+def test_lease_shorter_than_smtp_timeouts_is_an_error():
+    (error,) = check_claim_lease(None)
+    assert error.id == E002
+
+
+def test_default_settings_pass_the_checks():
+    assert check_sweep_cron(None) == [] and check_claim_lease(None) == []
