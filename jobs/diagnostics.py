@@ -60,26 +60,6 @@ def run_diagnostics() -> list[Finding]:
 # Each replaces a recipe of the old troubleshooting guide (redis-cli, SQL, ps).
 # They read settings and Redis lazily, so importing this module stays cheap.
 
-#: Expected Redis types of RQ's keys, first match wins (fnmatch patterns).
-RQ_KEY_TYPES = (
-    ("rq:queue:*", "list"),
-    ("rq:job:*:dependents", "set"),
-    ("rq:job:*:dependencies", "set"),
-    ("rq:job:*", "hash"),
-    ("rq:results:*", "stream"),
-    ("rq:wip:*", "zset"),
-    ("rq:finished:*", "zset"),
-    ("rq:failed:*", "zset"),
-    ("rq:deferred:*", "zset"),
-    ("rq:scheduled:*", "zset"),
-    ("rq:canceled:*", "zset"),
-    ("rq:queues", "set"),
-    ("rq:workers", "set"),
-    ("rq:workers:*", "set"),
-    ("rq:worker:*:executions", "zset"),
-    ("rq:worker:*", "hash"),
-    ("rq:scheduler:scheduled_jobs", "zset"),
-)
 #: Most keys the type check inspects; a larger keyspace is sampled, not walked.
 RQ_KEY_SCAN_LIMIT = 20_000
 
@@ -284,25 +264,12 @@ def check_scheduler() -> list[Finding]:
 @diagnostic("redis-keys")
 def check_redis_key_types() -> Finding:
     """TYPE of every `rq:*` key against what RQ expects (the old WRONGTYPE corruption)."""
-    from fnmatch import fnmatchcase
+    from jobs.rqkeys import QUARANTINE_PREFIX, scan_rq_keys, wrong_type_keys
 
     connection = _connection()
-    keys = []
-    for raw in connection.scan_iter(match="rq:*", count=1000):
-        keys.append(raw.decode())
-        if len(keys) >= RQ_KEY_SCAN_LIMIT:
-            break
-    pipe = connection.pipeline(transaction=False)
-    for key in keys:
-        pipe.type(key)
-    wrong = []
-    for key, kind in zip(keys, pipe.execute(), strict=True):
-        kind = kind.decode()
-        for pattern, expected in RQ_KEY_TYPES:
-            if fnmatchcase(key, pattern):
-                if kind not in (expected, "none"):
-                    wrong.append({"key": key, "type": kind, "expected": expected})
-                break
+    keys = scan_rq_keys(connection, RQ_KEY_SCAN_LIMIT)
+    wrong = wrong_type_keys(connection, keys)
+    quarantined = sorted(k.decode() for k in connection.scan_iter(match=QUARANTINE_PREFIX + "*", count=1000))
     if wrong:
         shown = ", ".join(f"{item['key']} is a {item['type']} (RQ expects a {item['expected']})" for item in wrong[:5])
         return Finding(
@@ -312,6 +279,15 @@ def check_redis_key_types() -> Finding:
             "Run `python manage.py reset_queues --yes` (deletes only this project's RQ keys, fails their "
             "queued/running rows) or delete the named keys; never FLUSHDB a shared Redis.",
             data={"wrong": wrong},
+        )
+    if quarantined:
+        return Finding(
+            "redis-keys",
+            WARN,
+            f"{len(keys)} RQ key(s) of the expected type; {len(quarantined)} corrupted key(s) were quarantined "
+            f"by a worker: {', '.join(quarantined[:5])}",
+            "Inspect them (redis-cli TYPE/DUMP), then delete them; the queues already work without them.",
+            data={"quarantined": quarantined},
         )
     return Finding("redis-keys", OK, f"{len(keys)} RQ key(s) checked, all of the expected type.")
 

@@ -9,8 +9,12 @@ that no longer belong to the project are removed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs.registry import get_task
 
@@ -84,3 +88,74 @@ def register_periodic_jobs(scheduler) -> list[str]:
         )
         lines.append(f"{job.job_type}: cron {cron!r} on queue {spec.queue} (schedule id {schedule_id})")
     return lines
+
+
+def _scheduler_base():
+    from django_rq.queues import DjangoScheduler
+
+    return DjangoScheduler
+
+
+class ScribesScheduler(_scheduler_base()):
+    """rq-scheduler that survives a Redis restart instead of dying or going quiet.
+
+    rq-scheduler's loop lets a connection error end the process, and after a
+    Redis flush it keeps running with no periodic entries and no instance key
+    (so nothing fires and /health calls it dead). This subclass retries lost
+    connections with backoff, re-creates its instance key when it vanished, and
+    re-registers missing periodic entries before each poll (one ZMSCORE).
+    """
+
+    max_backoff = 30.0
+
+    def heartbeat(self):
+        if not self.connection.expire(self.key, int(self._interval) + 10):
+            logger.warning("Scheduler key %s vanished (Redis restarted or flushed); registering again", self.key)
+            with self.connection.pipeline() as pipe:
+                pipe.delete(self.key)
+                pipe.hset(self.key, "birth", time.time())
+                pipe.expire(self.key, int(self._interval) + 10)
+                pipe.execute()
+
+    def enqueue_jobs(self):
+        self.ensure_periodic_jobs()
+        return super().enqueue_jobs()
+
+    def ensure_periodic_jobs(self) -> bool:
+        """Re-register the periodic entries if any is missing; True when it had to."""
+        ids = [job.schedule_id for job in all_periodic_jobs()]
+        if not ids:
+            return False
+        scores = self.connection.zmscore(self.scheduled_jobs_key, ids)
+        missing = [schedule_id for schedule_id, score in zip(ids, scores, strict=True) if score is None]
+        if not missing:
+            return False
+        logger.warning("Periodic entries missing from Redis (%s); registering them again", ", ".join(missing))
+        register_periodic_jobs(self)
+        return True
+
+    def run(self, burst=False):
+        backoff = 1.0
+        while True:
+            try:
+                return super().run(burst=burst)
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                logger.error("rq-scheduler lost Redis (%s); retrying in %.0f s", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    def register_birth(self):
+        # A restart after a crash finds our own key still alive: take it over
+        # rather than refusing to start (the rqscheduler command already waited
+        # for any other live instance before getting here).
+        with self.connection.pipeline() as pipe:
+            pipe.delete(self.key)
+            pipe.hset(self.key, "birth", time.time())
+            pipe.expire(self.key, int(self._interval) + 10)
+            pipe.execute()
+
+    def register_death(self):
+        try:
+            super().register_death()
+        except (RedisConnectionError, RedisTimeoutError):
+            pass  # Redis is gone; the key expires by itself

@@ -19,12 +19,15 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 
 from django.conf import settings
 from django.db import close_old_connections, connections
-from rq import Worker
+from redis.exceptions import ResponseError
+from rq import Worker, worker_registration
+from rq.utils import now, utcformat
 
-from jobs import services
+from jobs import rqkeys, services
 from jobs.registry import all_tasks
 from scribes.env import mask_url
 
@@ -81,6 +84,65 @@ class ScribesWorker(Worker):
         # plus JOBS_HEARTBEAT_GRACE, so this bounds how fast a kill is noticed.
         kwargs.setdefault("job_monitoring_interval", settings.RQ_JOB_MONITORING_INTERVAL)
         super().__init__(*args, **kwargs)
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        """Dequeue, surviving a wrong-typed key: quarantine it and keep serving.
+
+        RQ's loop ends the worker on any unexpected Redis error, so one key
+        corrupted by a raw LPUSH/SET would stop all processing (the old WRONGTYPE
+        outage). The worker's own keys are checked first, then every `rq:*` key.
+        """
+        for attempt in range(3):
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except ResponseError as exc:
+                if "WRONGTYPE" not in str(exc):
+                    raise
+                self.log.error(
+                    "Worker %s: Redis answered %s while dequeuing; looking for corrupted keys", self.name, exc
+                )
+                wrong = rqkeys.wrong_type_keys(self.connection, self._own_keys())
+                if not wrong:
+                    wrong = rqkeys.wrong_type_keys(self.connection, rqkeys.scan_rq_keys(self.connection))
+                if not rqkeys.quarantine(self.connection, wrong):
+                    time.sleep(min(2**attempt, 5))
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
+    def _own_keys(self) -> list[str]:
+        keys = ["rq:queues", "rq:workers", self.key, self.executions_key]
+        for queue in self.queues:
+            keys += [queue.key, f"rq:workers:{queue.name}"]
+            keys += [
+                f"rq:{kind}:{queue.name}" for kind in ("wip", "finished", "failed", "deferred", "scheduled", "canceled")
+            ]
+        return keys
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        """RQ's heartbeat, plus re-registration when Redis lost our registration.
+
+        After a Redis restart or flush the worker keeps working but is invisible
+        (no `rq:worker:<name>` hash, not in `rq:workers`), so /health and the
+        reconciler would call it dead. HSET answers 1 when it had to create the
+        field, which is exactly that case; then the worker registers again.
+        """
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline)
+        timeout = timeout or self.worker_ttl + 60
+        self.last_heartbeat = now()
+        created = self.connection.hset(self.key, "last_heartbeat", utcformat(self.last_heartbeat))
+        if created:
+            self.log.warning(
+                "Worker %s: registration vanished from Redis (restart/flush?); registering again", self.name
+            )
+            with self.connection.pipeline() as pipe:
+                pipe.delete(self.key)
+                pipe.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self, pipe)
+                pipe.expire(self.key, timeout)
+                pipe.execute()
+        else:
+            self.connection.expire(self.key, timeout)
+        self.connection.expire(self.executions_key, timeout)
 
     def bootstrap(self, *args, **kwargs):
         super().bootstrap(*args, **kwargs)

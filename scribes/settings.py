@@ -149,6 +149,7 @@ RQ = {
     # must not defer a second time.
     "COMMIT_MODE": "auto",
     "WORKER_CLASS": "jobs.worker.ScribesWorker",
+    "SCHEDULER_CLASS": "jobs.schedules.ScribesScheduler",
 }
 RQ_EXCEPTION_HANDLERS: list[str] = []
 RQ_SHOW_ADMIN_LINK = True
