@@ -8,66 +8,10 @@ sweepers → duplicates. `python -m bench.reminders [--quick]`.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
-
-
-def _setup_django() -> tuple[callable, str]:
-    """Point Django at a new, empty database; returns (drop it, description)."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = "scribes.settings"
-    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
-    os.environ.setdefault("SCRIBES_VAR_DIR", tempfile.mkdtemp(prefix="scribes-bench-var-"))
-    url = os.environ.get("DATABASE_URL", "")
-    if url:
-        import psycopg
-
-        parts = urlsplit(url)
-        name = f"bench_reminders_{os.getpid()}"
-        admin_url = urlunsplit((parts.scheme.replace("postgres", "postgresql", 1), parts.netloc, "/postgres", "", ""))
-        if parts.scheme.startswith("postgresql"):
-            admin_url = urlunsplit((parts.scheme, parts.netloc, "/postgres", "", ""))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        os.environ["DATABASE_URL"] = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, ""))
-
-        def drop():
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-        where = f"PostgreSQL database {name} (dropped afterwards)"
-    else:
-        handle, path = tempfile.mkstemp(prefix="scribes-bench-", suffix=".sqlite3")
-        os.close(handle)
-        os.environ["SQLITE_PATH"] = path
-
-        def drop():
-            from django.db import connections
-
-            connections.close_all()
-            for suffix in ("", "-wal", "-shm"):
-                if os.path.exists(path + suffix):
-                    os.unlink(path + suffix)
-
-        where = f"SQLite file {path} (deleted afterwards)"
-    import logging
-
-    import django
-
-    django.setup()
-    # One INFO line per reminder would measure the terminal, not the sweep.
-    logging.getLogger("reminders").setLevel(logging.WARNING)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return drop, where
 
 
 @contextmanager
@@ -163,7 +107,9 @@ def _reset(due_limit: int | None = None):
 
 
 def run(quick: bool = False) -> list[dict]:
-    drop, where = _setup_django()
+    from bench._setup import setup_django
+
+    drop, where = setup_django("bench_reminders")
     try:
         return _run(quick, where)
     finally:

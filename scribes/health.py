@@ -5,6 +5,7 @@ import logging
 from django.db import connection
 
 from jobs.selectors import redis_health
+from semantic.embedders import describe_active_embedder
 
 logger = logging.getLogger(__name__)
 
@@ -48,4 +49,7 @@ def health_report() -> dict:
         overall = "degraded"
     else:
         overall = "ok"
-    return {"status": overall, "database": database, **redis, "problems": problems}
+    # Which embedder search and the regenerate job use (never loads the model);
+    # the hashing fallback says so, so it is never active silently.
+    embedder = describe_active_embedder()
+    return {"status": overall, "database": database, **redis, "embedder": embedder, "problems": problems}

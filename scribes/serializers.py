@@ -67,4 +67,7 @@ class HealthSerializer(serializers.Serializer):
     redis = serializers.CharField()
     workers = serializers.IntegerField(allow_null=True)
     queues = serializers.DictField(child=serializers.IntegerField(), required=False)
+    workers_by_queue = serializers.DictField(child=serializers.IntegerField(), required=False)
+    scheduler = serializers.CharField(required=False)
+    embedder = serializers.CharField(help_text="The active embedder and model; the hashing fallback says so.")
     problems = serializers.ListField(child=serializers.CharField())

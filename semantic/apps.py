@@ -5,3 +5,7 @@ from django.apps import AppConfig
 
 class SemanticConfig(AppConfig):
     name = "semantic"
+    verbose_name = "Semantic search"
+
+    def ready(self):
+        from semantic import checks  # noqa: F401  (registers the checks)

@@ -12,6 +12,7 @@ def test_health_ok_with_database_and_redis(api_client, redis_conn):
     assert body["status"] in ("ok", "degraded")
     assert body["database"] == "ok" and body["redis"] == "ok"
     assert body["workers"] == 0
+    assert body["embedder"]  # which embedder is active is never silent
     assert "no RQ worker is running: queued jobs will wait" in body["problems"]
     assert api_client.get("/health/").status_code == 200
 

@@ -1,0 +1,188 @@
+"""Reads for semantic search: which notes need embedding, and search by meaning.
+
+Search keeps each user's vectors as one float32 matrix in process memory and
+checks it against the database with one cheap query per search (the user's
+note and vector counts and newest vector write): when nothing changed, a search is
+that query, one matrix-vector product, and one query for the top notes' titles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+from django.db.models.functions import Length, Substr
+
+from scribes.models import Note
+from semantic.embedders import Embedder, get_embedder
+from semantic.models import NoteEmbedding
+
+#: Characters of a note embedded: MiniLM reads at most 256 word pieces anyway.
+EMBED_TEXT_MAX_CHARS = 2000
+SNIPPET_CHARS = 200
+
+
+def note_embedding_text(*, title: str, content: str) -> str:
+    """The text a note's vector is computed from."""
+    return f"{title}\n\n{content}".strip()[:EMBED_TEXT_MAX_CHARS]
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def note_ids_to_embed(*, user, model: str, only_stale: bool, note_ids: list[int] | None = None) -> list[int]:
+    """The user's note ids to embed, shortest text first (batches of similar length pad less).
+
+    With `only_stale`, only notes whose vector is missing, from another model, or
+    computed from different text. One query either way.
+    """
+    notes = Note.objects.filter(user=user)
+    if note_ids is not None:
+        notes = notes.filter(pk__in=note_ids)
+    if not only_stale:
+        sized = notes.annotate(size=Length("title") + Length("content")).order_by("size", "id")
+        return list(sized.values_list("id", flat=True))
+    rows = notes.values_list("id", "title", "content", "embedding__model", "embedding__text_hash")
+    stale: list[tuple[int, int]] = []
+    for note_id, title, content, vector_model, vector_hash in rows.iterator(chunk_size=2000):
+        text = note_embedding_text(title=title, content=content)
+        if vector_model != model or vector_hash != text_hash(text):
+            stale.append((len(title) + len(content), note_id))
+    return [note_id for _, note_id in sorted(stale)]
+
+
+def note_unindexed_count(*, user=None, model: str | None = None) -> int:
+    """Notes (of `user`, or of everyone) without a vector from `model` (default: the active one)."""
+    model = model or get_embedder().model_name
+    notes = Note.objects.all() if user is None else Note.objects.filter(user=user)
+    return notes.exclude(embedding__model=model).count()
+
+
+@dataclass(frozen=True)
+class _Matrix:
+    version: tuple
+    note_ids: np.ndarray  # int64, shape (n,)
+    vectors: np.ndarray  # float32, shape (n, dimensions)
+
+    @property
+    def nbytes(self) -> int:
+        return self.note_ids.nbytes + self.vectors.nbytes
+
+
+class VectorCache:
+    """Per-(user, model) vector matrices, least recently used evicted past a byte budget."""
+
+    def __init__(self):
+        self._items: OrderedDict[tuple, _Matrix] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, version: tuple) -> _Matrix | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item.version != version:
+                return None
+            self._items.move_to_end(key)
+            return item
+
+    def put(self, key: tuple, item: _Matrix) -> None:
+        budget = settings.SEMANTIC_SEARCH_CACHE_MB * 1024 * 1024
+        with self._lock:
+            self._items.pop(key, None)
+            if item.nbytes > budget:
+                return
+            self._items[key] = item
+            total = sum(m.nbytes for m in self._items.values())
+            while total > budget:
+                _, evicted = self._items.popitem(last=False)
+                total -= evicted.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+vector_cache = VectorCache()
+
+
+def _load_matrix(*, user, embedder: Embedder, version: tuple) -> _Matrix:
+    rows = NoteEmbedding.objects.filter(user=user, model=embedder.model_name, dimensions=embedder.dimensions)
+    pairs = list(rows.order_by("note_id").values_list("note_id", "vector"))
+    if not pairs:
+        empty = np.zeros((0, embedder.dimensions), dtype=np.float32)
+        return _Matrix(version, np.zeros(0, dtype=np.int64), empty)
+    ids = np.fromiter((note_id for note_id, _ in pairs), dtype=np.int64, count=len(pairs))
+    blob = b"".join(bytes(vector) for _, vector in pairs)
+    vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(pairs), embedder.dimensions)
+    return _Matrix(version, ids, vectors)
+
+
+def _index_state(*, user, model: str) -> tuple[int, int, object]:
+    """(notes, notes with a `model` vector, newest vector write) in one query.
+
+    Three scalar subqueries, so each is answered from its own index (a combined
+    COUNT+MAX aggregate scans the rows instead: 10x slower at 10,000 notes).
+    Any vector written or deleted changes the count or the newest timestamp,
+    which is the version the in-process matrix is checked against.
+    """
+    note_table = connection.ops.quote_name(Note._meta.db_table)
+    vector_table = connection.ops.quote_name(NoteEmbedding._meta.db_table)
+    sql = (
+        f"SELECT (SELECT COUNT(*) FROM {note_table} WHERE user_id = %s),"
+        f" (SELECT COUNT(*) FROM {vector_table} WHERE user_id = %s AND model = %s),"
+        f" (SELECT MAX(updated_at) FROM {vector_table} WHERE user_id = %s AND model = %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, user.pk, model, user.pk, model])
+        notes, indexed, latest = cursor.fetchone()
+    return notes, indexed, latest
+
+
+def note_search(*, user, query: str, limit: int = 10) -> dict:
+    """The user's notes ranked by cosine similarity to `query` (vectors are normalized).
+
+    Returns `{"results": [...], "model": ..., "unindexed": N}`; notes without a
+    vector from the active model are counted in `unindexed`, not ranked.
+    """
+    embedder = get_embedder()
+    model = embedder.model_name
+    notes, indexed, latest = _index_state(user=user, model=model)
+    unindexed = notes - indexed
+    if not indexed:
+        return {"results": [], "model": model, "unindexed": unindexed}
+    key = (user.pk, model)
+    version = (indexed, latest)
+    matrix = vector_cache.get(key, version)
+    if matrix is None:
+        matrix = _load_matrix(user=user, embedder=embedder, version=version)
+        vector_cache.put(key, matrix)
+
+    query_vector = embedder.encode([query])[0]
+    scores = matrix.vectors @ query_vector
+    k = min(limit, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    ranked = [(int(matrix.note_ids[i]), float(scores[i])) for i in top]
+
+    notes = {
+        row["id"]: row
+        for row in Note.objects.filter(user=user, pk__in=[note_id for note_id, _ in ranked])
+        .annotate(snippet=Substr("content", 1, SNIPPET_CHARS))
+        .values("id", "title", "snippet")
+    }
+    results = [
+        {
+            "note_id": note_id,
+            "title": notes[note_id]["title"],
+            "snippet": notes[note_id]["snippet"],
+            "score": round(score, 4),
+        }
+        for note_id, score in ranked
+        if note_id in notes  # deleted since the state query
+    ]
+    return {"results": results, "model": model, "unindexed": unindexed}

@@ -1,0 +1,86 @@
+"""Creating or editing a note embeds it in the background: after commit, coalesced."""
+
+import django_rq
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from scribes import queues
+from scribes.services import note_create, note_delete, note_update
+from semantic import services
+from semantic.models import NoteEmbedding
+
+pytestmark = pytest.mark.django_db
+
+
+def queued():
+    return django_rq.get_queue(queues.DEFAULT).jobs
+
+
+def test_burst_of_edits_enqueues_one_job_after_commit(user, fake_redis, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        note = note_create(user=user, title="Draft", content="v0")
+    assert queued() == []  # nothing before the commit
+    for callback in callbacks:
+        callback()
+    for i in range(5):
+        with django_capture_on_commit_callbacks(execute=True):
+            note_update(note=note, content=f"v{i + 1}")
+    with django_capture_on_commit_callbacks(execute=True):
+        second = note_create(user=user, title="Second")
+    jobs = queued()
+    assert len(jobs) == 1
+    assert jobs[0].func_name == "semantic.tasks.embed_pending_notes"
+    assert jobs[0].kwargs == {"user_id": user.pk}
+    assert fake_redis.smembers(services._pending_key(user.pk)) == {str(note.pk).encode(), str(second.pk).encode()}
+
+
+def test_the_job_embeds_pending_notes_then_later_edits_schedule_again(
+    user, fake_redis, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        note = note_create(user=user, title="Draft", content="first")
+    result = services.note_embeddings_embed_pending(user_id=user.pk)
+    assert result["embeddings_generated"] == 1
+    assert NoteEmbedding.objects.filter(note=note).exists()
+    assert services.note_embeddings_embed_pending(user_id=user.pk)["embeddings_generated"] == 0
+
+    with django_capture_on_commit_callbacks(execute=True):
+        note_update(note=note, content="second")
+    assert len(queued()) == 2
+    assert services.note_embeddings_embed_pending(user_id=user.pk)["embeddings_generated"] == 1
+
+
+def test_update_without_text_change_schedules_nothing(user, fake_redis, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        note = note_create(user=user, title="T")
+    services.note_embeddings_embed_pending(user_id=user.pk)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        note_update(note=note)
+    assert callbacks == []
+
+
+def test_setting_off_schedules_nothing(user, fake_redis, settings, django_capture_on_commit_callbacks):
+    settings.SEMANTIC_AUTO_EMBED = False
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        note_create(user=user, title="T")
+    assert callbacks == [] and queued() == []
+
+
+def test_redis_down_never_fails_the_note_write(user, monkeypatch, django_capture_on_commit_callbacks):
+    def refuse(*args, **kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(services, "rq_connection", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        note = note_create(user=user, title="Still saved")
+    assert note.pk is not None
+
+
+def test_deleted_note_is_skipped_by_the_pending_job(user, fake_redis, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        keep = note_create(user=user, title="Keep")
+        gone = note_create(user=user, title="Gone")
+    note_delete(note=gone)
+    result = services.note_embeddings_embed_pending(user_id=user.pk)
+    assert result["embeddings_generated"] == 1
+    assert list(NoteEmbedding.objects.values_list("note_id", flat=True)) == [keep.pk]
