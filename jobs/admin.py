@@ -204,6 +204,12 @@ class BackgroundJobAdmin(admin.ModelAdmin):
             table,
         )
 
+    def _report(self, request, queryset, n: int, done: str, skip_reason: str) -> None:
+        """Tell the operator how many rows the action changed and how many it skipped, and why."""
+        skipped = queryset.count() - n
+        text = f"{n} job(s) {done}." + (f" {skipped} skipped ({skip_reason})." if skipped else "")
+        self.message_user(request, text, messages.SUCCESS if n else messages.WARNING)
+
     @admin.action(permissions=["change"], description="Mark selected stuck jobs as failed")
     def mark_failed(self, request, queryset):
         n = background_job_mark_failed(
@@ -211,12 +217,7 @@ class BackgroundJobAdmin(admin.ModelAdmin):
             reason=f"Marked failed by {request.user.get_username()} from the admin",
             by=request.user,
         )
-        skipped = queryset.count() - n
-        self.message_user(
-            request,
-            f"{n} job(s) marked failed." + (f" {skipped} skipped (not queued or running)." if skipped else ""),
-            messages.SUCCESS if n else messages.WARNING,
-        )
+        self._report(request, queryset, n, "marked failed", "not queued or running")
 
     @admin.action(permissions=["change"], description="Retry selected failed/cancelled jobs (new attempt)")
     def retry(self, request, queryset):
@@ -225,13 +226,7 @@ class BackgroundJobAdmin(admin.ModelAdmin):
             reason=f"Retried by {request.user.get_username()} from the admin",
             by=request.user,
         )
-        skipped = queryset.count() - n
-        self.message_user(
-            request,
-            f"{n} job(s) queued for a new attempt."
-            + (f" {skipped} skipped (not failed or cancelled)." if skipped else ""),
-            messages.SUCCESS if n else messages.WARNING,
-        )
+        self._report(request, queryset, n, "queued for a new attempt", "not failed or cancelled")
 
     @admin.action(permissions=["change"], description="Cancel selected queued jobs")
     def cancel(self, request, queryset):
@@ -240,12 +235,7 @@ class BackgroundJobAdmin(admin.ModelAdmin):
             reason=f"Cancelled by {request.user.get_username()} from the admin",
             by=request.user,
         )
-        skipped = queryset.count() - n
-        self.message_user(
-            request,
-            f"{n} job(s) cancelled." + (f" {skipped} skipped (not queued)." if skipped else ""),
-            messages.SUCCESS if n else messages.WARNING,
-        )
+        self._report(request, queryset, n, "cancelled", "not queued")
 
 
 @admin.register(JobHealth)

@@ -111,11 +111,7 @@ class ScribesScheduler(_scheduler_base()):
     def heartbeat(self):
         if not self.connection.expire(self.key, int(self._interval) + 10):
             logger.warning("Scheduler key %s vanished (Redis restarted or flushed); registering again", self.key)
-            with self.connection.pipeline() as pipe:
-                pipe.delete(self.key)
-                pipe.hset(self.key, "birth", time.time())
-                pipe.expire(self.key, int(self._interval) + 10)
-                pipe.execute()
+            self.register_birth()
 
     def enqueue_jobs(self):
         self.ensure_periodic_jobs()

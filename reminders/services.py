@@ -72,6 +72,10 @@ class ReminderConflict(Exception):
     """The reminder cannot be changed in its current state (the API answers 409)."""
 
 
+#: Fields that release a claim: the row is free for the next sweep again.
+RELEASED_CLAIM = {"claim_token": "", "claimed_at": None, "delivery_started_at": None}
+
+
 def _trim(text: str) -> str:
     return text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…"
 
@@ -187,9 +191,7 @@ def _record_failure(*, reminder: Reminder, token: str, error: str, retry: bool, 
         attempts=F("attempts") + 1,
         last_error=_trim(error),
         next_attempt_at=None if final else now + _backoff(attempts),
-        claim_token="",
-        claimed_at=None,
-        delivery_started_at=None,
+        **RELEASED_CLAIM,
         updated_at=now,
     )
     return "failed" if final else "retrying"
@@ -222,9 +224,7 @@ def _record_sent(*, ids: list[int], token: str) -> int:
         attempts=F("attempts") + 1,
         last_error="",
         next_attempt_at=None,
-        claim_token="",
-        claimed_at=None,
-        delivery_started_at=None,
+        **RELEASED_CLAIM,
         updated_at=now,
     )
 
@@ -481,9 +481,7 @@ def reminders_reset_pending(*, reminders: QuerySet[Reminder]) -> int:
         attempts=0,
         last_error="",
         next_attempt_at=None,
-        claim_token="",
-        claimed_at=None,
-        delivery_started_at=None,
+        **RELEASED_CLAIM,
         updated_at=now,
     )
 
