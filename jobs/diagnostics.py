@@ -293,7 +293,7 @@ def check_redis_key_types() -> Finding:
 
 
 @diagnostic("queues")
-def check_queue_lengths() -> Finding:
+def check_queue_lengths() -> list[Finding]:
     import django_rq
 
     from scribes import queues
@@ -310,7 +310,48 @@ def check_queue_lengths() -> Finding:
     text = "; ".join(
         f"{name}: {counts['queued']} queued, {counts['started']} started" for name, counts in lengths.items()
     )
-    return Finding("queues", OK, f"Queue lengths: {text}.", data=lengths)
+    return [Finding("queues", OK, f"Queue lengths: {text}.", data=lengths), *_untracked_failures()]
+
+
+def _untracked_failures() -> list[Finding]:
+    """RQ failures with no BackgroundJob row: garbage payloads, unknown functions, foreign jobs.
+
+    A tracked job's failure is on its row (and in jobs:failures-24h); these are the
+    ones nothing else would show, so an operator sees what the worker skipped.
+    """
+    import django_rq
+    from rq.job import Job
+
+    from jobs.models import BackgroundJob
+    from scribes import queues
+
+    found = []
+    for name in queues.ALL:
+        registry = django_rq.get_queue(name).failed_job_registry
+        ids = registry.get_job_ids(0, 199)
+        tracked = set(BackgroundJob.objects.filter(rq_job_id__in=ids).values_list("rq_job_id", flat=True))
+        for job_id in [job_id for job_id in ids if job_id not in tracked][:20]:
+            job = Job.fetch_many([job_id], connection=registry.connection)[0]
+            reason = "job data missing"
+            if job is not None:
+                result = job.latest_result()
+                lines = (result.exc_string or "").strip().splitlines() if result else []
+                reason = lines[-1] if lines else "failed"
+            found.append({"queue": name, "rq_job_id": job_id, "reason": reason[:300]})
+    if not found:
+        return []
+    shown = "; ".join(f"{item['rq_job_id']}: {item['reason']}" for item in found[:3])
+    return [
+        Finding(
+            "queues:untracked-failures",
+            WARN,
+            f"{len(found)} RQ job(s) failed without a job row (unknown function, unreadable payload, "
+            f"or enqueued by something else): {shown}",
+            "Inspect them in the admin's RQ pages (Django RQ → failed); find what enqueued them. "
+            "The worker skipped them and kept serving.",
+            data={"jobs": found},
+        )
+    ]
 
 
 @diagnostic("jobs")

@@ -6,6 +6,7 @@ user's `note_id` is a 400 on the field (same message as a missing note).
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from reminders import serializers, services
@@ -33,7 +34,10 @@ class ReminderListApi(generics.ListCreateAPIView):
         return reminder_list_for_user(user=self.request.user, status=query.validated_data.get("status"))
 
     def perform_create(self, serializer):
-        serializer.instance = services.reminder_create(user=self.request.user, **serializer.validated_data)
+        try:
+            serializer.instance = services.reminder_create(user=self.request.user, **serializer.validated_data)
+        except services.ReminderLimitExceeded as exc:
+            raise ValidationError({"detail": str(exc)}) from None
 
 
 @extend_schema_view(

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import get_connection
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
@@ -83,8 +84,23 @@ def _trim(text: str) -> str:
 # --- API ---------------------------------------------------------------------------
 
 
+class ReminderLimitExceeded(Exception):
+    """The user already has REMINDER_MAX_PENDING_PER_USER pending reminders (the API answers 400)."""
+
+
 @transaction.atomic
 def reminder_create(*, user, note, scheduled_at: datetime) -> Reminder:
+    """Create a pending reminder, within the per-user cap.
+
+    The user's row is locked first so concurrent creates cannot all pass the
+    count check and overshoot the cap.
+    """
+    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    limit = settings.REMINDER_MAX_PENDING_PER_USER
+    if Reminder.objects.filter(user=user, status=ReminderStatus.PENDING).count() >= limit:
+        raise ReminderLimitExceeded(
+            f"You already have {limit} pending reminders, the most allowed; cancel or delete some first."
+        )
     return Reminder.objects.create(user=user, note=note, scheduled_at=scheduled_at)
 
 

@@ -256,6 +256,8 @@ REMINDER_CLAIM_LEASE_SECONDS = env_int("REMINDER_CLAIM_LEASE_SECONDS", 600, mini
 REMINDER_RETRY_BACKOFF_SECONDS = env_int("REMINDER_RETRY_BACKOFF_SECONDS", 300, minimum=0)
 #: TTL of the no-overlap lock in Redis; a live sweep keeps extending it.
 REMINDER_SWEEP_LOCK_TTL = env_int("REMINDER_SWEEP_LOCK_TTL", 300, minimum=10)
+#: Pending reminders one user may have at once; more is a 400 with a message.
+REMINDER_MAX_PENDING_PER_USER = env_int("REMINDER_MAX_PENDING_PER_USER", 1000, minimum=1)
 # --- end Reminders ---
 
 # --- Operations (jobs app: reconciler, doctor) -----------------------------------
