@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
@@ -15,6 +16,9 @@ def setup_django(prefix: str) -> tuple[Callable[[], None], str]:
     os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
     os.environ.setdefault("SCRIBES_VAR_DIR", tempfile.mkdtemp(prefix=f"scribes-{prefix}-var-"))
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Measure what production runs: DEBUG on makes Django keep every query.
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(48))
     url = os.environ.get("DATABASE_URL", "")
     if url:
         import psycopg

@@ -2,8 +2,9 @@
 
 100,000 due reminders among 500,000 rows (quick: 10,000 among 50,000), locmem mail:
 claim statements per 1,000 reminders, claim and end-to-end throughput against a
-naive select-then-update loop measured in the same run, and two concurrent
-sweepers → duplicates. `python -m bench.reminders [--quick]`.
+naive select-then-update loop measured in the same run, two concurrent
+sweepers → duplicates, and scaling: the sweep over 100,000 vs 10,000 due
+(quick: 10,000 vs 1,000). `python -m bench.reminders [--quick]`.
 """
 
 from __future__ import annotations
@@ -232,6 +233,24 @@ def _run(quick: bool, where: str) -> list[dict]:
             "figure": "/".join(str(r.sent) for r in results),
             "baseline": None,
             "ratio": None,
+        }
+    )
+
+    # 4. Scaling: the same sweep over a tenth of the due set (same table size),
+    # against the full sweep of part 2. Linear cost means 10× the time.
+    small = due // 10
+    _reset(small)
+    started = time.perf_counter()
+    result = services.reminders_sweep(batch_size=1000)
+    small_elapsed = time.perf_counter() - started
+    assert result.sent == small, result
+    mail.outbox.clear()
+    rows.append(
+        {
+            "benchmark": f"reminders: sweep scaling, {due:,} vs {small:,} due (s; reminders/s; linear = 10×)",
+            "figure": f"{elapsed:.1f} s ({sweep_rate:.0f}/s)",
+            "baseline": f"{small_elapsed:.2f} s ({small / small_elapsed:.0f}/s)",
+            "ratio": round(elapsed / small_elapsed, 1),
         }
     )
     return rows

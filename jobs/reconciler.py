@@ -114,7 +114,10 @@ def _rq_failure_reason(rq_job: Job, status: str) -> str:
     text = ""
     try:
         result = rq_job.latest_result()
-        text = (result.exc_string or "").strip().splitlines()[-1] if result and result.exc_string else ""
+        # The exception line is the last unindented one: a multi-line message
+        # (psycopg's "server closed the connection...") continues indented.
+        lines = (result.exc_string or "").strip().splitlines() if result else []
+        text = next((line for line in reversed(lines) if line and not line[0].isspace()), "")
     except Exception:  # an unreadable result must not stop the pass
         text = ""
     return "RQ recorded the job as failed but the row was never updated" + (f": {text}" if text else "")

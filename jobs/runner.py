@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
@@ -30,14 +30,26 @@ class JobContext:
     def __init__(self, row: BackgroundJob):
         self.row = row
         self.job_id = row.job_id
-        self.user = row.user
         self.log = logging.LoggerAdapter(logger, {"job_id": str(row.job_id)})
         self._processed = 0
+        self._written: tuple[int, int] | None = None
+
+    @property
+    def user(self):
+        # Loaded on first use: most tasks never ask, and the row comes from an
+        # UPDATE ... RETURNING that cannot join the user.
+        return self.row.user
 
     def progress(self, processed: int, total: int) -> None:
-        """Report `processed` of `total` items done; the percent is derived, never decreases."""
+        """Report `processed` of `total` items done; the percent is derived, never decreases.
+
+        A call that repeats the last written figures writes nothing.
+        """
         self._processed = max(self._processed, processed)
+        if self._written == (self._processed, total):
+            return
         services.background_job_set_progress(job_id=self.job_id, processed=self._processed, total=total)
+        self._written = (self._processed, total)
 
 
 def describe_failure(exc: BaseException, *, timeout: int | None = None) -> str:
@@ -53,10 +65,26 @@ def is_final_attempt(rq_job) -> bool:
     return rq_job is None or not rq_job.should_retry
 
 
+def _drop_unusable_connections() -> None:
+    """`close_old_connections`, except that a healthy SQLite connection is kept.
+
+    A horse may inherit a connection the database dropped (restart, idle
+    timeout); never run a job on it. But SQLite runs with CONN_MAX_AGE 0, for
+    which `close_old_connections` closes every connection: a SimpleWorker then
+    reopened the file for every job, and closing the last connection also
+    checkpoints the WAL (the largest cost per job in the profile). A SQLite file
+    cannot drop a connection, so only one left in a transaction or after an
+    error is closed; server databases keep Django's rules (age, health check).
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.vendor != "sqlite" or conn.connection is None:
+            conn.close_if_unusable_or_obsolete()
+        elif conn.errors_occurred or conn.get_autocommit() != conn.settings_dict["AUTOCOMMIT"]:
+            conn.close()
+
+
 def run_tracked(spec: TaskSpec, background_job_id: str | None, kwargs: dict[str, Any]) -> Any:
-    # A horse may inherit a connection the database dropped (restart, idle
-    # timeout); never run a job on it.
-    close_old_connections()
+    _drop_unusable_connections()
     rq_job = get_current_job()
     queue = rq_job.origin if rq_job else spec.queue
     if background_job_id is None:
@@ -69,7 +97,8 @@ def run_tracked(spec: TaskSpec, background_job_id: str | None, kwargs: dict[str,
             params=kwargs,
         )
     else:
-        if not services.background_job_mark_running(job_id=background_job_id):
+        row = services.background_job_start_running(job_id=background_job_id)
+        if row is None:
             current = BackgroundJob.objects.filter(pk=background_job_id).values_list("status", flat=True).first()
             logger.warning(
                 "[queue %s] job %s (%s) not started: row is %s",
@@ -79,7 +108,6 @@ def run_tracked(spec: TaskSpec, background_job_id: str | None, kwargs: dict[str,
                 current or "missing",
             )
             return {"skipped": f"row is {current or 'missing'}"}
-        row = BackgroundJob.objects.select_related("user").get(pk=background_job_id)
 
     logger.info(
         "[queue %s] job %s (%s) started, attempt %d",

@@ -107,11 +107,14 @@ class ScribesScheduler(_scheduler_base()):
     """
 
     max_backoff = 30.0
+    _backoff = 1.0
 
     def heartbeat(self):
         if not self.connection.expire(self.key, int(self._interval) + 10):
             logger.warning("Scheduler key %s vanished (Redis restarted or flushed); registering again", self.key)
             self.register_birth()
+        # Redis answers again: the next outage starts over with a short wait.
+        self._backoff = 1.0
 
     def enqueue_jobs(self):
         self.ensure_periodic_jobs()
@@ -131,14 +134,13 @@ class ScribesScheduler(_scheduler_base()):
         return True
 
     def run(self, burst=False):
-        backoff = 1.0
         while True:
             try:
                 return super().run(burst=burst)
             except (RedisConnectionError, RedisTimeoutError) as exc:
-                logger.error("rq-scheduler lost Redis (%s); retrying in %.0f s", exc, backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+                logger.error("rq-scheduler lost Redis (%s); retrying in %.0f s", exc, self._backoff)
+                time.sleep(self._backoff)
+                self._backoff = min(self._backoff * 2, self.max_backoff)
 
     def register_birth(self):
         # A restart after a crash finds our own key still alive: take it over

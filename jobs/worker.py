@@ -23,7 +23,9 @@ import time
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Worker, worker_registration
 from rq.utils import now, utcformat
 
@@ -122,15 +124,21 @@ class ScribesWorker(Worker):
 
         After a Redis restart or flush the worker keeps working but is invisible
         (no `rq:worker:<name>` hash, not in `rq:workers`), so /health and the
-        reconciler would call it dead. HSET answers 1 when it had to create the
-        field, which is exactly that case; then the worker registers again.
+        reconciler would call it dead. A hash without its `birth` field is that
+        case too: a busy worker's pipelined heartbeat re-creates the hash with
+        `last_heartbeat` alone. Either way the worker registers again.
         """
         if pipeline is not None:
             return super().heartbeat(timeout, pipeline)
         timeout = timeout or self.worker_ttl + 60
         self.last_heartbeat = now()
-        created = self.connection.hset(self.key, "last_heartbeat", utcformat(self.last_heartbeat))
-        if created:
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.hset(self.key, "last_heartbeat", utcformat(self.last_heartbeat))
+            pipe.hexists(self.key, "birth")
+            pipe.expire(self.key, timeout)
+            pipe.expire(self.executions_key, timeout)
+            registered = pipe.execute()[1]
+        if not registered:
             self.log.warning(
                 "Worker %s: registration vanished from Redis (restart/flush?); registering again", self.name
             )
@@ -140,9 +148,26 @@ class ScribesWorker(Worker):
                 worker_registration.register(self, pipe)
                 pipe.expire(self.key, timeout)
                 pipe.execute()
-        else:
-            self.connection.expire(self.key, timeout)
-        self.connection.expire(self.executions_key, timeout)
+
+    def maintain_heartbeats(self, job, execution):
+        """RQ's heart-beat while a horse works, surviving Redis going away meanwhile.
+
+        RQ lets a connection error here end the worker ("unhandled exception,
+        quitting") while its horse runs on unsupervised. The horse does not need
+        Redis until it finishes, so the worker keeps waiting for it and beats
+        again on the next interval; once Redis answers it registers again.
+        """
+        try:
+            super().maintain_heartbeats(job, execution)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            self.log.warning(
+                "Worker %s: heartbeat failed, Redis unreachable (%s); still watching job %s", self.name, exc, job.id
+            )
+            self._lost_redis = True
+            return
+        if getattr(self, "_lost_redis", False):
+            self._lost_redis = False
+            self.heartbeat()  # registers again if the outage lost our registration
 
     def bootstrap(self, *args, **kwargs):
         super().bootstrap(*args, **kwargs)

@@ -23,14 +23,6 @@ FAST_HEARTBEAT = {"RQ_JOB_MONITORING_INTERVAL": "1", "RQ_WORKER_TTL": "15"}
 
 
 @pytest.fixture
-def fast_reconciler(settings):
-    settings.RQ_JOB_MONITORING_INTERVAL = 1
-    settings.JOBS_HEARTBEAT_GRACE = 3
-    settings.JOBS_RECONCILE_GRACE = 0
-    return settings
-
-
-@pytest.fixture
 def worker_factory(manage_py, subprocess_env, tmp_path):
     started = []
 
