@@ -41,12 +41,16 @@ def run_module(name: str, quick: bool) -> list[dict]:
     return [{"benchmark": f"{name}: FAILED (exit {result.returncode})", "figure": "", "baseline": "", "ratio": ""}]
 
 
+def _cell(value) -> str:
+    return "–" if value is None or value == "" else str(value)
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| benchmark | figure | baseline | ratio | target |", "|---|---|---|---|---|"]
     for row in rows:
         lines.append(
             "| {benchmark} | {figure} | {baseline} | {ratio} | {target} |".format(
-                **{key: row.get(key, "") for key in ("benchmark", "figure", "baseline", "ratio", "target")}
+                **{key: _cell(row.get(key)) for key in ("benchmark", "figure", "baseline", "ratio", "target")}
             )
         )
     return "\n".join(lines)

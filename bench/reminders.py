@@ -155,6 +155,7 @@ def _run(quick: bool, where: str) -> list[dict]:
             "figure": round(claim_rate),
             "baseline": round(naive_claim_rate),
             "ratio": round(claim_rate / naive_claim_rate, 1),
+            "target": "≥ 25× naive select-then-update",
         }
     )
 
@@ -169,10 +170,11 @@ def _run(quick: bool, where: str) -> list[dict]:
     per_k = 1000 / result.sent
     rows.append(
         {
-            "benchmark": "reminders: claim statements per 1,000 sent (target ≤ 1.1)",
+            "benchmark": "reminders: claim statements per 1,000 sent",
             "figure": round(counter.get("claim", 0) * per_k, 3),
             "baseline": 1.1,
             "ratio": round(counter.get("claim", 0) * per_k / 1.1, 3),
+            "target": "≤ 1.1",
         }
     )
     rows.append(
@@ -193,6 +195,7 @@ def _run(quick: bool, where: str) -> list[dict]:
             "figure": round(sweep_rate),
             "baseline": round(naive_sweep_rate),
             "ratio": round(sweep_rate / naive_sweep_rate, 1),
+            "target": "report",
         }
     )
 
@@ -225,6 +228,7 @@ def _run(quick: bool, where: str) -> list[dict]:
             "figure": duplicates,
             "baseline": 0,
             "ratio": None,
+            "target": "0",
         }
     )
     rows.append(
@@ -251,6 +255,7 @@ def _run(quick: bool, where: str) -> list[dict]:
             "figure": f"{elapsed:.1f} s ({sweep_rate:.0f}/s)",
             "baseline": f"{small_elapsed:.2f} s ({small / small_elapsed:.0f}/s)",
             "ratio": round(elapsed / small_elapsed, 1),
+            "target": "report",
         }
     )
     return rows
