@@ -27,6 +27,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Worker, worker_registration
+from rq.job import JobStatus
 from rq.utils import now, utcformat
 
 from jobs import rqkeys, services
@@ -124,9 +125,8 @@ class ScribesWorker(Worker):
 
         After a Redis restart or flush the worker keeps working but is invisible
         (no `rq:worker:<name>` hash, not in `rq:workers`), so /health and the
-        reconciler would call it dead. A hash without its `birth` field is that
-        case too: a busy worker's pipelined heartbeat re-creates the hash with
-        `last_heartbeat` alone. Either way the worker registers again.
+        reconciler would call it dead. Membership of `rq:workers` is the test:
+        RQ's busy heartbeat re-creates the hash but not the membership.
         """
         if pipeline is not None:
             return super().heartbeat(timeout, pipeline)
@@ -134,20 +134,31 @@ class ScribesWorker(Worker):
         self.last_heartbeat = now()
         with self.connection.pipeline(transaction=False) as pipe:
             pipe.hset(self.key, "last_heartbeat", utcformat(self.last_heartbeat))
-            pipe.hexists(self.key, "birth")
+            pipe.sismember(self.redis_workers_keys, self.key)
             pipe.expire(self.key, timeout)
             pipe.expire(self.executions_key, timeout)
             registered = pipe.execute()[1]
         if not registered:
-            self.log.warning(
-                "Worker %s: registration vanished from Redis (restart/flush?); registering again", self.name
-            )
-            with self.connection.pipeline() as pipe:
-                pipe.delete(self.key)
-                pipe.hset(self.key, mapping=self.serialize())
-                worker_registration.register(self, pipe)
-                pipe.expire(self.key, timeout)
-                pipe.execute()
+            self._register_again(timeout)
+
+    def _register_again(self, timeout: int, job=None) -> None:
+        """Write our registration back, and the running job's record if Redis lost it too.
+
+        Without the job record the reconciler would see a running row whose RQ
+        job is missing and fail a job that is in fact still running here.
+        """
+        self.log.warning("Worker %s: registration vanished from Redis (restart/flush?); registering again", self.name)
+        with self.connection.pipeline() as pipe:
+            pipe.delete(self.key)
+            pipe.hset(self.key, mapping=self.serialize())
+            worker_registration.register(self, pipe)
+            pipe.expire(self.key, timeout)
+            pipe.execute()
+        if job is not None and not self.connection.exists(job.key):
+            job.worker_name = self.name
+            job._status = JobStatus.STARTED
+            job.save()
+            self.log.warning("Worker %s: restored the record of running job %s", self.name, job.id)
 
     def maintain_heartbeats(self, job, execution):
         """RQ's heart-beat while a horse works, surviving Redis going away meanwhile.
@@ -159,15 +170,16 @@ class ScribesWorker(Worker):
         """
         try:
             super().maintain_heartbeats(job, execution)
+            # RQ's busy heartbeat re-creates our hash after a flush but not our
+            # place in `rq:workers`, which is what /health and the doctor read.
+            registered = self.connection.sismember(self.redis_workers_keys, self.key)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             self.log.warning(
                 "Worker %s: heartbeat failed, Redis unreachable (%s); still watching job %s", self.name, exc, job.id
             )
-            self._lost_redis = True
             return
-        if getattr(self, "_lost_redis", False):
-            self._lost_redis = False
-            self.heartbeat()  # registers again if the outage lost our registration
+        if not registered:
+            self._register_again(self.job_monitoring_interval + 60, job=job)
 
     def bootstrap(self, *args, **kwargs):
         super().bootstrap(*args, **kwargs)

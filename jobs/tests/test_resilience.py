@@ -86,3 +86,37 @@ def test_scheduler_retries_when_redis_is_unreachable(redis_conn, monkeypatch):
     scheduler = get_scheduler(queues.DEFAULT, interval=5)
     assert scheduler.run(burst=True) == "ran"
     assert len(calls) == 3
+
+
+@pytest.mark.slow
+def test_flush_while_a_job_runs_keeps_the_job_and_the_reconciler_leaves_it_alone(
+    redis_conn, user, fast_reconciler, manage_py, subprocess_env, tmp_path
+):
+    from jobs.reconciler import background_jobs_reconcile
+    from jobs.tests.utils import WorkerProcess, wait_for
+
+    job = background_job_start(job_type="test_progress", user=user, params={"steps": 16, "pause": 0.5})
+    worker = WorkerProcess(
+        manage_py,
+        subprocess_env,
+        extra_env={"RQ_JOB_MONITORING_INTERVAL": "1", "RQ_WORKER_TTL": "15", "SEMANTIC_EMBEDDER": "hashing"},
+        log_path=tmp_path / "worker.log",
+    )
+    try:
+        wait_for(lambda: BackgroundJob.objects.get(pk=job.pk).status == JobStatus.RUNNING, timeout=60, what="start")
+        redis_conn.flushdb()  # Redis restarted without persistence, mid-job
+        wait_for(lambda: redis_conn.hexists(f"rq:job:{job.rq_job_id}", "data"), timeout=15, what="job record restored")
+        assert BackgroundJob.objects.get(pk=job.pk).status == JobStatus.RUNNING  # restored while still running
+        assert worker_name(redis_conn)  # registered again
+        background_jobs_reconcile()
+        assert BackgroundJob.objects.get(pk=job.pk).status in (JobStatus.RUNNING, JobStatus.COMPLETED)
+        wait_for(lambda: BackgroundJob.objects.get(pk=job.pk).status == JobStatus.COMPLETED, timeout=60, what="done")
+        assert redis_conn.sismember("rq:workers", f"rq:worker:{worker_name(redis_conn)}")
+    finally:
+        worker.stop()
+
+
+def worker_name(connection) -> str:
+    names = [key.decode().removeprefix("rq:worker:") for key in connection.smembers("rq:workers")]
+    assert len(names) == 1, names
+    return names[0]
