@@ -101,6 +101,11 @@ def _worker_heartbeats(connection, names: set[str]) -> dict[str, datetime | None
     return beats
 
 
+def redis_uptime(connection) -> int:
+    """Seconds since the Redis server started (INFO server)."""
+    return int(connection.info("server").get("uptime_in_seconds", 10**9))
+
+
 def heartbeat_deadline() -> int:
     """Seconds without a heartbeat after which a busy worker is dead."""
     return settings.RQ_JOB_MONITORING_INTERVAL + settings.JOBS_HEARTBEAT_GRACE
@@ -218,6 +223,7 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
         if row.rq_job_id.startswith(SCHEDULE_ID_PREFIX):
             newest_by_rq_id[row.rq_job_id] = row  # rows are oldest first
 
+    restarted_ago = None
     for row, rq_job in zip(rows, rq_jobs, strict=True):
         settled = row.updated_at < now - grace
         newest = newest_by_rq_id.get(row.rq_job_id)
@@ -226,6 +232,16 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
             continue
         if rq_job is None:
             if row.status == JobStatus.RUNNING:
+                if restarted_ago is None:
+                    restarted_ago = redis_uptime(connection)
+                if restarted_ago < heartbeat_deadline():
+                    # Redis came back empty moments ago: a live worker still
+                    # running this job restores its record on its next busy
+                    # heartbeat (ScribesWorker), so wait one deadline first.
+                    logger.info(
+                        "Reconciler: Redis restarted %d s ago; not judging running job %s yet", restarted_ago, row.pk
+                    )
+                    continue
                 work.fail_or_retry(row, f"{WORKER_STOPPED}: its RQ job is missing from Redis (flushed or restarted)")
             elif settled:
                 _queued_and_lost(work, row, "its RQ job is missing from Redis (flushed or restarted)")

@@ -126,6 +126,19 @@ def test_running_row_whose_rq_job_vanished_is_failed(reconcile, redis_conn, user
     assert row.status == JobStatus.FAILED
 
 
+def test_running_row_missing_right_after_a_redis_restart_waits_one_deadline(reconcile, redis_conn, user, monkeypatch):
+    # A busy worker restores its job's record within one heartbeat; don't fail
+    # the row before it had the chance.
+    row = _row(user)
+    monkeypatch.setattr("jobs.reconciler.redis_uptime", lambda connection: 1)
+    assert reconcile() == []
+    row.refresh_from_db()
+    assert row.status == JobStatus.RUNNING
+    monkeypatch.setattr("jobs.reconciler.redis_uptime", lambda connection: 3600)
+    [repair] = reconcile()
+    assert "missing from Redis" in repair.reason
+
+
 def test_queued_row_lost_from_redis_is_reenqueued_once_then_failed(reconcile, redis_conn, user):
     row = _row(user, status=JobStatus.QUEUED)
     [first] = reconcile()
