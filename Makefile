@@ -30,6 +30,19 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PIP) install --quiet -r requirements-dev.txt
 	@touch $@
 
+# The admin browser test drives Debian's Chromium (never a downloaded browser).
+$(VENV)/.chromium: | $(PY)
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's chromium for the admin browser test"; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+		else \
+			echo "chromium is missing: install Debian's chromium package (jobs/tests/test_browser.py needs /usr/bin/chromium)"; \
+			exit 1; \
+		fi; \
+	fi
+	@touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
@@ -44,7 +57,7 @@ run: install
 		python manage.py ensure_demo_user && \
 		exec honcho start -f Procfile -p $(PORT)'
 
-test: install-dev
+test: install-dev $(VENV)/.chromium
 	$(PY) -m scribes.localredis -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
