@@ -34,6 +34,26 @@ RQ_KEY_TYPES = (
     ("rq:worker:*", "hash"),
     ("rq:scheduler:scheduled_jobs", "zset"),
 )
+#: Per-queue RQ keys (queue list and registries), formatted with the queue name.
+RQ_QUEUE_KEY_TEMPLATES = (
+    "rq:queue:{}",
+    "rq:wip:{}",
+    "rq:finished:{}",
+    "rq:failed:{}",
+    "rq:deferred:{}",
+    "rq:scheduled:{}",
+    "rq:canceled:{}",
+    "rq:intermediate:{}",
+)
+#: Keys RQ keeps per job id.
+RQ_JOB_KEY_TEMPLATES = (
+    "rq:job:{}",
+    "rq:job:{}:dependents",
+    "rq:job:{}:dependencies",
+    "rq:results:{}",
+    "rq:executions:{}",
+)
+
 #: Where a corrupted key is moved: outside `rq:*`, so RQ never touches it again.
 QUARANTINE_PREFIX = "scribes-quarantine:"
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Callback, Retry
 
+from jobs import rqkeys
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobStatus
 from jobs.registry import TaskSpec, get_task
 from scribes.exceptions import ServiceUnavailable
@@ -49,19 +50,25 @@ def background_job_start(*, job_type: str, user=None, params: dict | None = None
     this returns, and a Redis failure raises `JobEnqueueError` (row marked failed).
     """
     spec = get_task(job_type)
-    job_id = uuid.uuid4()
+    job = _queued_row(spec, user=user, params=params)
     with transaction.atomic():
-        job = BackgroundJob.objects.create(
-            job_id=job_id,
-            rq_job_id=str(job_id),
-            job_type=job_type,
-            user=user,
-            params=params or {},
-            queue=spec.queue,
-            status=JobStatus.QUEUED,
-        )
+        job.save(force_insert=True)
         transaction.on_commit(lambda: background_job_enqueue(job=job, spec=spec))
     return job
+
+
+def _queued_row(spec: TaskSpec, *, user=None, params: dict | None = None) -> BackgroundJob:
+    """An unsaved queued row whose RQ job id is its own id (every path that starts a job)."""
+    job_id = uuid.uuid4()
+    return BackgroundJob(
+        job_id=job_id,
+        rq_job_id=str(job_id),
+        job_type=spec.job_type,
+        user=user,
+        params=params or {},
+        queue=spec.queue,
+        status=JobStatus.QUEUED,
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -106,11 +113,21 @@ def background_job_enqueue(*, job: BackgroundJob, spec: TaskSpec | None = None) 
         queue = _queue(spec.queue)
         queue.enqueue_call(func=spec.entry, **_enqueue_arguments(job, spec))
     except RedisError as exc:
-        reason = f"Could not enqueue on queue {spec.queue!r}: Redis unavailable ({type(exc).__name__}: {exc})"
-        logger.error("Job %s (%s): %s", job.job_id, job.job_type, reason)
-        background_job_record_failure(job_id=job.job_id, error=reason, final=True)
-        raise JobEnqueueError("The job queue is unavailable; try again shortly.") from exc
+        raise _enqueue_refused([job], spec, exc) from exc
     logger.info("Job %s (%s) enqueued on queue %s", job.job_id, job.job_type, spec.queue)
+
+
+def _enqueue_refused(jobs: list[BackgroundJob], spec: TaskSpec, exc: RedisError) -> JobEnqueueError:
+    """Fail the rows Redis refused (those still active) with the reason; the error to raise."""
+    reason = f"Could not enqueue on queue {spec.queue!r}: Redis unavailable ({type(exc).__name__}: {exc})"
+    logger.error(
+        "%d %s job(s) (%s): %s", len(jobs), spec.job_type, ", ".join(str(job.job_id) for job in jobs[:3]), reason
+    )
+    now = timezone.now()
+    BackgroundJob.objects.filter(pk__in=[job.pk for job in jobs], status__in=ACTIVE_STATUSES).update(
+        status=JobStatus.FAILED, error_message=_trim(reason), completed_at=now, updated_at=now
+    )
+    return JobEnqueueError("The job queue is unavailable; try again shortly.")
 
 
 def background_job_start_many(*, job_type: str, items: list[dict]) -> list[BackgroundJob]:
@@ -126,20 +143,7 @@ def background_job_start_many(*, job_type: str, items: list[dict]) -> list[Backg
     transaction).
     """
     spec = get_task(job_type)
-    rows = []
-    for item in items:
-        job_id = uuid.uuid4()
-        rows.append(
-            BackgroundJob(
-                job_id=job_id,
-                rq_job_id=str(job_id),
-                job_type=job_type,
-                user=item.get("user"),
-                params=item.get("params") or {},
-                queue=spec.queue,
-                status=JobStatus.QUEUED,
-            )
-        )
+    rows = [_queued_row(spec, user=item.get("user"), params=item.get("params")) for item in items]
     if not rows:
         return []
     with transaction.atomic():
@@ -153,13 +157,7 @@ def _enqueue_many(jobs: list[BackgroundJob], spec: TaskSpec) -> None:
         queue = _queue(spec.queue)
         queue.enqueue_many([queue.prepare_data(spec.entry, **_enqueue_arguments(job, spec)) for job in jobs])
     except RedisError as exc:
-        reason = f"Could not enqueue on queue {spec.queue!r}: Redis unavailable ({type(exc).__name__}: {exc})"
-        logger.error("%d %s job(s): %s", len(jobs), spec.job_type, reason)
-        now = timezone.now()
-        BackgroundJob.objects.filter(pk__in=[job.pk for job in jobs], status__in=ACTIVE_STATUSES).update(
-            status=JobStatus.FAILED, error_message=_trim(reason), completed_at=now, updated_at=now
-        )
-        raise JobEnqueueError("The job queue is unavailable; try again shortly.") from exc
+        raise _enqueue_refused(jobs, spec, exc) from exc
     logger.info("%d %s job(s) enqueued on queue %s", len(jobs), spec.job_type, spec.queue)
 
 
@@ -486,27 +484,6 @@ def background_job_mark_requeued(*, job: BackgroundJob, reason: str, source: str
     return changed == 1
 
 
-#: Per-queue RQ keys (queue list and registries), formatted with the queue name.
-RQ_QUEUE_KEY_TEMPLATES = (
-    "rq:queue:{}",
-    "rq:wip:{}",
-    "rq:finished:{}",
-    "rq:failed:{}",
-    "rq:deferred:{}",
-    "rq:scheduled:{}",
-    "rq:canceled:{}",
-    "rq:intermediate:{}",
-)
-#: Keys RQ keeps per job id.
-RQ_JOB_KEY_TEMPLATES = (
-    "rq:job:{}",
-    "rq:job:{}:dependents",
-    "rq:job:{}:dependencies",
-    "rq:results:{}",
-    "rq:executions:{}",
-)
-
-
 def _project_rq_keys(connection) -> list[str]:
     """This project's RQ keys: its queues and registries and the jobs on them.
 
@@ -521,7 +498,7 @@ def _project_rq_keys(connection) -> list[str]:
     keys: set[str] = set()
     job_ids: set[str] = set()
     for name in queues.ALL:
-        for template in RQ_QUEUE_KEY_TEMPLATES:
+        for template in rqkeys.RQ_QUEUE_KEY_TEMPLATES:
             key = template.format(name)
             kind = connection.type(key).decode()
             if kind == "none":
@@ -551,7 +528,7 @@ def _project_rq_keys(connection) -> list[str]:
     for job_id in job_ids:
         if job_id in scheduled or job_id.startswith(SCHEDULE_ID_PREFIX):
             continue
-        for template in RQ_JOB_KEY_TEMPLATES:
+        for template in rqkeys.RQ_JOB_KEY_TEMPLATES:
             keys.add(template.format(job_id))
     pipe = connection.pipeline(transaction=False)
     ordered = sorted(keys)

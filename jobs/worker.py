@@ -114,10 +114,8 @@ class ScribesWorker(Worker):
     def _own_keys(self) -> list[str]:
         keys = ["rq:queues", "rq:workers", self.key, self.executions_key]
         for queue in self.queues:
-            keys += [queue.key, f"rq:workers:{queue.name}"]
-            keys += [
-                f"rq:{kind}:{queue.name}" for kind in ("wip", "finished", "failed", "deferred", "scheduled", "canceled")
-            ]
+            keys.append(f"rq:workers:{queue.name}")
+            keys += [template.format(queue.name) for template in rqkeys.RQ_QUEUE_KEY_TEMPLATES]
         return keys
 
     def heartbeat(self, timeout=None, pipeline=None):
