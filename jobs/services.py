@@ -27,6 +27,7 @@ from jobs import rqkeys
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobStatus
 from jobs.registry import TaskSpec, get_task
 from scribes.exceptions import ServiceUnavailable
+from scribes.text import truncate
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +37,6 @@ ERROR_MESSAGE_MAX = 4000
 
 class JobEnqueueError(ServiceUnavailable):
     """The row was created but Redis refused the job; the row is marked failed."""
-
-
-def _trim(message: str) -> str:
-    return message if len(message) <= ERROR_MESSAGE_MAX else message[: ERROR_MESSAGE_MAX - 1] + "…"
 
 
 def background_job_start(*, job_type: str, user=None, params: dict | None = None) -> BackgroundJob:
@@ -125,7 +122,7 @@ def _enqueue_refused(jobs: list[BackgroundJob], spec: TaskSpec, exc: RedisError)
     )
     now = timezone.now()
     BackgroundJob.objects.filter(pk__in=[job.pk for job in jobs], status__in=ACTIVE_STATUSES).update(
-        status=JobStatus.FAILED, error_message=_trim(reason), completed_at=now, updated_at=now
+        status=JobStatus.FAILED, error_message=truncate(reason, ERROR_MESSAGE_MAX), completed_at=now, updated_at=now
     )
     return JobEnqueueError("The job queue is unavailable; try again shortly.")
 
@@ -255,14 +252,14 @@ def background_job_record_failure(*, job_id, error: str, final: bool, rq_job_id:
     if final:
         changed = rows.update(
             status=JobStatus.FAILED,
-            error_message=_trim(error),
+            error_message=truncate(error, ERROR_MESSAGE_MAX),
             completed_at=now,
             updated_at=now,
         )
     else:
         changed = rows.update(
             status=JobStatus.QUEUED,
-            error_message=_trim(f"Retrying after: {error}"),
+            error_message=truncate(f"Retrying after: {error}", ERROR_MESSAGE_MAX),
             updated_at=now,
         )
     return changed == 1
@@ -309,7 +306,7 @@ def background_job_mark_failed(
     now = timezone.now()
     changed = BackgroundJob.objects.filter(pk__in=[job.pk for job in candidates], status__in=ACTIVE_STATUSES).update(
         status=JobStatus.FAILED,
-        error_message=_trim(reason),
+        error_message=truncate(reason, ERROR_MESSAGE_MAX),
         completed_at=now,
         updated_at=now,
     )
@@ -452,7 +449,7 @@ def background_job_cancel(*, jobs, reason: str, by=None, source: str = "admin") 
     now = timezone.now()
     changed = BackgroundJob.objects.filter(pk__in=[job.pk for job in candidates], status=JobStatus.QUEUED).update(
         status=JobStatus.CANCELLED,
-        error_message=_trim(reason),
+        error_message=truncate(reason, ERROR_MESSAGE_MAX),
         completed_at=now,
         updated_at=now,
     )
@@ -476,7 +473,7 @@ def background_job_mark_requeued(*, job: BackgroundJob, reason: str, source: str
     """running → queued for a row whose RQ job RQ itself put back on the queue (abandoned-job retry)."""
     changed = BackgroundJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, rq_job_id=job.rq_job_id).update(
         status=JobStatus.QUEUED,
-        error_message=_trim(f"Retrying after: {reason}"),
+        error_message=truncate(f"Retrying after: {reason}", ERROR_MESSAGE_MAX),
         updated_at=timezone.now(),
     )
     if changed:

@@ -54,6 +54,7 @@ from redis.exceptions import RedisError
 from reminders.delivery import NoEmailAddress, reminder_message, reminder_send
 from reminders.models import Reminder, ReminderStatus, ReminderSweepSlot
 from reminders.selectors import reminder_claimable, reminder_due_count
+from scribes.text import truncate
 
 logger = logging.getLogger("reminders.sweep")
 
@@ -75,10 +76,6 @@ class ReminderConflict(Exception):
 
 #: Fields that release a claim: the row is free for the next sweep again.
 RELEASED_CLAIM = {"claim_token": "", "claimed_at": None, "delivery_started_at": None}
-
-
-def _trim(text: str) -> str:
-    return text if len(text) <= ERROR_MAX else text[: ERROR_MAX - 1] + "…"
 
 
 # --- API ---------------------------------------------------------------------------
@@ -205,7 +202,7 @@ def _record_failure(*, reminder: Reminder, token: str, error: str, retry: bool, 
     Reminder.objects.filter(pk=reminder.pk, claim_token=token).update(
         status=ReminderStatus.FAILED if final else ReminderStatus.PENDING,
         attempts=F("attempts") + 1,
-        last_error=_trim(error),
+        last_error=truncate(error, ERROR_MAX),
         next_attempt_at=None if final else now + _backoff(attempts),
         **RELEASED_CLAIM,
         updated_at=now,
