@@ -33,7 +33,8 @@ def find_redis_server() -> str | None:
     return executable if executable and Path(executable).exists() else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -44,7 +45,7 @@ class ThrowawayRedis:
 
     def __init__(self, executable: str):
         self.executable = executable
-        self.port = _free_port()
+        self.port = free_port()
         self.directory = tempfile.mkdtemp(prefix="scribes-redis-")
         self.process: subprocess.Popen | None = None
 

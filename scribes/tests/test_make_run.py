@@ -8,25 +8,20 @@ all three.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from jobs.tests.utils import wait_for
+from scribes.localredis import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _request(base, method, path, body=None, token=None):
@@ -42,22 +37,20 @@ def _request(base, method, path, body=None, token=None):
         return error.code, json.loads(error.read() or b"null")
 
 
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
+def _until_up(predicate):
+    """`predicate`, answering None while the server is still starting (refused, half-written)."""
+
+    def attempt():
         try:
-            last = predicate()
-            if last:
-                return last
-        except (OSError, ValueError) as exc:
-            last = exc
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+            return predicate()
+        except (OSError, ValueError):
+            return None
+
+    return attempt
 
 
 def test_procfile_brings_up_web_worker_scheduler_and_processes_an_api_job(redis_conn, subprocess_env, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {
         **subprocess_env,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -71,7 +64,12 @@ def test_procfile_brings_up_web_worker_scheduler_and_processes_an_api_job(redis_
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _request(base, "GET", "/health")[1]["workers"] >= 1, 120, "web and a live worker")
+        wait_for(
+            _until_up(lambda: _request(base, "GET", "/health")[1]["workers"] >= 1),
+            timeout=120,
+            interval=0.5,
+            what="web and a live worker",
+        )
         assert _request(base, "POST", "/auth/register", {"username": "runner", "email": "r@example.com",
                                                          "password": "long-enough-pass-42"})[0] == 201  # fmt: skip
         status, body = _request(base, "POST", "/auth/token", {"username": "runner", "password": "long-enough-pass-42"})
@@ -85,7 +83,7 @@ def test_procfile_brings_up_web_worker_scheduler_and_processes_an_api_job(redis_
             state = _request(base, "GET", f"/jobs/{job['job_id']}", token=token)[1]
             return state if state["status"] in ("completed", "failed") else None
 
-        final = _wait(completed, 120, "the regenerate job to finish")
+        final = wait_for(_until_up(completed), timeout=120, interval=0.5, what="the regenerate job to finish")
         assert final["status"] == "completed", final
         assert final["result_data"]["embeddings_generated"] == 3
     finally:
