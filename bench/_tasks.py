@@ -11,3 +11,7 @@ def raw_noop(n: int = 0):
 def tracked_noop(job, *, n: int = 0):
     job.progress(1, 1)
     return {"n": n}
+
+
+def raw_noop2(n: int = 0, **_):
+    return n

@@ -10,7 +10,10 @@ round trips, and decides per row:
 - running, RQ job missing from Redis (flushed, restarted) → the same;
 - running, RQ job back in the queue (RQ's abandoned-job cleanup retried it) →
   queued, so the retry is not skipped by the runner;
-- running or queued, RQ job already finished/failed/stopped (a callback that
+- running or queued, RQ job finished with a result the row never got (the
+  worker's asynchronous commit lost to a database crash, or its main process
+  killed between the horse's exit and the write) → completed with RQ's result;
+- running or queued, RQ job otherwise finished/failed/stopped (a callback that
   never ran, e.g. "signal only works in main thread") → failed with RQ's reason;
 - running past its RQ timeout plus JOBS_TIMEOUT_GRACE → failed;
 - queued, RQ job missing from Redis → re-enqueued once, failed the second time.
@@ -23,11 +26,13 @@ operators and with itself: the conditional UPDATEs decide who wins.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Worker
@@ -53,7 +58,7 @@ class Repair:
     job_id: str
     job_type: str
     status_before: str
-    action: str  # failed, retried, reenqueued, requeued
+    action: str  # completed, failed, retried, reenqueued, requeued
     reason: str
     applied: bool = True
 
@@ -109,6 +114,24 @@ def redis_uptime(connection) -> int:
 def heartbeat_deadline() -> int:
     """Seconds without a heartbeat after which a busy worker is dead."""
     return settings.RQ_JOB_MONITORING_INTERVAL + settings.JOBS_HEARTBEAT_GRACE
+
+
+def _kept_result(rq_job: Job) -> tuple[bool, object]:
+    """(True, value) when RQ kept a successful, JSON-storable result of a run that really ran."""
+    try:
+        result = rq_job.latest_result()
+    except Exception:  # unreadable: treat as missing
+        return False, None
+    if result is None or result.type != result.Type.SUCCESSFUL:
+        return False, None
+    value = result.return_value
+    if isinstance(value, dict) and set(value) == {"skipped"}:
+        return False, None  # the runner declined the row: nothing ran
+    try:
+        json.dumps(value, cls=DjangoJSONEncoder)
+    except (TypeError, ValueError):
+        return False, None
+    return True, value
 
 
 def _rq_failure_reason(rq_job: Job, status: str) -> str:
@@ -178,6 +201,12 @@ class _Pass:
             self._add(row, "retried", reason, applied)
         else:
             self.fail(row, reason)
+
+    def complete(self, row: BackgroundJob, result, reason: str) -> None:
+        applied = False
+        if not self.dry_run:
+            applied = services.background_job_complete_from_rq(job=row, result=result, reason=reason, source=SOURCE)
+        self._add(row, "completed", reason, applied)
 
     def reenqueue(self, row: BackgroundJob, reason: str) -> None:
         applied = False
@@ -269,7 +298,11 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
                 work.requeue(row, f"RQ put the job back on the queue ({status}) after its worker was lost")
             continue
         if status in ("finished", "failed", "stopped", "canceled") and settled:
-            work.fail(row, _rq_failure_reason(rq_job, status))
+            found, result = _kept_result(rq_job) if status == "finished" else (False, None)
+            if found:
+                work.complete(row, result, "RQ finished the job; its result had not reached the row")
+            else:
+                work.fail(row, _rq_failure_reason(rq_job, status))
     return work.repairs
 
 

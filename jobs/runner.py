@@ -1,18 +1,32 @@
 """Worker side of a tracked task: runs the body and keeps the row in step with RQ.
 
-Runs inside the RQ work-horse. The row moves queued → running before the body
-starts and running → completed/failed after it ends; an exception is recorded on
-the row and re-raised so RQ records the failure too (and retries when the task
-allows). Failures that never reach this code are caught by `jobs.callbacks` and
-by `ScribesWorker.handle_work_horse_killed`.
+The row moves queued → running before the body starts and running →
+completed/failed after it ends; an exception is recorded on the row and
+re-raised so RQ records the failure too (and retries when the task allows).
+Failures that never reach this code are caught by `jobs.callbacks` and by
+`ScribesWorker.handle_work_horse_killed`.
+
+Who writes the row: under a SimpleWorker (and in tests) everything happens here,
+in one process. Under the forking `ScribesWorker` the worker's main process,
+which keeps its database connection between jobs, claims the row before the
+fork and records the completion after the horse exits (`ForkHandoff`): the horse
+of a job that does not touch the database itself then never opens a connection
+of its own, which was the largest cost per forked job (a new PostgreSQL
+connection, about 5 ms here, plus the ORM's first-use work in a fresh process).
+Failures are still recorded by the horse, which connects when it needs to.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connections
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
@@ -32,7 +46,10 @@ class JobContext:
         self.job_id = row.job_id
         self.log = logging.LoggerAdapter(logger, {"job_id": str(row.job_id)})
         self._processed = 0
+        self._reported: tuple[int, int] | None = None
         self._written: tuple[int, int] | None = None
+        self._interval = settings.JOBS_PROGRESS_INTERVAL_MS / 1000
+        self._last_write = time.monotonic()
 
     @property
     def user(self):
@@ -43,13 +60,26 @@ class JobContext:
     def progress(self, processed: int, total: int) -> None:
         """Report `processed` of `total` items done; the percent is derived, never decreases.
 
-        A call that repeats the last written figures writes nothing.
+        Written at most once per JOBS_PROGRESS_INTERVAL_MS (counted from the
+        start of the job), so a job that ends sooner writes no progress at all:
+        its completion sets 100%. A call that repeats the last written figures
+        writes nothing.
         """
         self._processed = max(self._processed, processed)
-        if self._written == (self._processed, total):
+        self._reported = (self._processed, total)
+        if self._written == self._reported:
+            return
+        now = time.monotonic()
+        if now - self._last_write < self._interval:
             return
         services.background_job_set_progress(job_id=self.job_id, processed=self._processed, total=total)
-        self._written = (self._processed, total)
+        self._written = self._reported
+        self._last_write = now
+
+    @property
+    def reported(self) -> tuple[int, int] | None:
+        """The last (processed, total) reported, written or not; the completion records it."""
+        return self._reported
 
 
 def describe_failure(exc: BaseException, *, timeout: int | None = None) -> str:
@@ -65,6 +95,18 @@ def is_final_attempt(rq_job) -> bool:
     return rq_job is None or not rq_job.should_retry
 
 
+#: A server connection this process used successfully less than this many
+#: seconds ago is not health-checked again before the next job: Django's check
+#: is a SELECT 1 round trip, which a busy worker paid once or twice per job.
+RECHECK_AFTER_IDLE_SECONDS = 1.0
+_last_used = float("-inf")
+
+
+def _used_database() -> None:
+    global _last_used
+    _last_used = time.monotonic()
+
+
 def _drop_unusable_connections() -> None:
     """`close_old_connections`, except that a healthy SQLite connection is kept.
 
@@ -74,19 +116,169 @@ def _drop_unusable_connections() -> None:
     reopened the file for every job, and closing the last connection also
     checkpoints the WAL (the largest cost per job in the profile). A SQLite file
     cannot drop a connection, so only one left in a transaction or after an
-    error is closed; server databases keep Django's rules (age, health check).
+    error is closed; server databases keep Django's rules (age, health check),
+    except that a connection used in the last second skips the health check.
+    """
+    recent = time.monotonic() - _last_used < RECHECK_AFTER_IDLE_SECONDS
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            continue
+        clean = not conn.errors_occurred and conn.get_autocommit() == conn.settings_dict["AUTOCOMMIT"]
+        if conn.vendor == "sqlite":
+            if not clean:
+                conn.close()
+        elif not (recent and clean) or (conn.close_at is not None and time.monotonic() >= conn.close_at):
+            conn.close_if_unusable_or_obsolete()  # also applies CONN_MAX_AGE
+
+
+def _claim(background_job_id: str) -> tuple[BackgroundJob | None, str]:
+    """queued → running; (row, "") when claimed, else (None, the status that stopped it)."""
+    row = services.background_job_start_running(job_id=background_job_id)
+    _used_database()
+    if row is not None:
+        return row, ""
+    current = BackgroundJob.objects.filter(pk=background_job_id).values_list("status", flat=True).first()
+    return None, current or "missing"
+
+
+#: Longest result the horse hands to its parent through the pipe; a Linux pipe
+#: holds 64 KiB, so a write this size into the empty pipe never blocks. A larger
+#: result is recorded by the horse itself.
+HANDOFF_MAX_BYTES = 48 * 1024
+
+
+@dataclass
+class ForkHandoff:
+    """A row the worker's main process claimed for the horse it is about to fork.
+
+    The horse inherits this object through fork(). When the body succeeds, the
+    horse writes the result (JSON) into the pipe and the parent records the
+    completion on its own, long-lived connection; a failure is recorded by the
+    horse as before and sends nothing.
+    """
+
+    rq_job_id: str
+    background_job_id: str
+    row: BackgroundJob | None
+    skipped_status: str
+    parent_pid: int = field(default_factory=os.getpid)
+    read_fd: int = -1
+    write_fd: int = -1
+
+    @classmethod
+    def claim(cls, rq_job) -> ForkHandoff | None:
+        """Parent side, before the fork: claim the row of a tracked job (None for other jobs).
+
+        Any error (database unreachable) leaves the claim to the horse, which
+        records what it can, exactly as before this hand-off existed.
+        """
+        background_job_id = (rq_job.meta or {}).get("background_job_id")
+        if not background_job_id:
+            return None  # periodic and raw RQ jobs: the horse does everything
+        try:
+            _drop_unusable_connections()
+            row, skipped_status = _claim(background_job_id)
+        except Exception:
+            logger.exception("Could not claim job %s before starting it; the work-horse will try", background_job_id)
+            close_old_connections()
+            return None
+        handoff = cls(rq_job.id, background_job_id, row, skipped_status)
+        if row is not None:
+            handoff.read_fd, handoff.write_fd = os.pipe()
+            os.set_blocking(handoff.read_fd, False)
+            os.set_blocking(handoff.write_fd, False)
+        return handoff
+
+    def in_horse_of(self, rq_job) -> bool:
+        return rq_job is not None and rq_job.id == self.rq_job_id and os.getpid() != self.parent_pid
+
+    def send(self, result: Any, progress: tuple[int, int] | None) -> bool:
+        """Horse side: hand a successful result to the parent; False when it must be written here."""
+        try:
+            data = json.dumps({"result": result, "progress": progress}, cls=DjangoJSONEncoder).encode()
+            if len(data) > HANDOFF_MAX_BYTES:
+                return False
+            return os.write(self.write_fd, data) == len(data)
+        except (TypeError, ValueError, OSError):
+            return False
+
+    def collect(self) -> None:
+        """Parent side, once the horse has exited: record the completion it handed over, if any."""
+        if self.row is None or self.read_fd < 0:
+            return
+        os.close(self.write_fd)
+        chunks = []
+        try:
+            while chunk := os.read(self.read_fd, 65536):
+                chunks.append(chunk)
+        except BlockingIOError:
+            pass  # a process the horse forked still holds the write end
+        finally:
+            os.close(self.read_fd)
+            self.read_fd = self.write_fd = -1
+        if not chunks:
+            return  # failed, killed, or recorded by the horse itself
+        try:
+            outcome = json.loads(b"".join(chunks))
+        except ValueError:
+            return  # a partial write: the horse fell back to writing the row itself
+        try:
+            _drop_unusable_connections()
+            services.background_job_mark_completed(
+                job_id=self.background_job_id, result=outcome["result"], progress=outcome["progress"]
+            )
+            _used_database()
+        except Exception:
+            # The reconciler completes the row from RQ's copy of the result.
+            logger.exception("Could not record the completion of job %s", self.background_job_id)
+            close_old_connections()
+
+    def discard(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.read_fd = self.write_fd = -1
+
+
+#: Set by the forking worker around each fork; inherited by the horse.
+_handoff: ForkHandoff | None = None
+
+
+def set_fork_handoff(handoff: ForkHandoff | None) -> None:
+    global _handoff
+    _handoff = handoff
+
+
+def current_fork_handoff() -> ForkHandoff | None:
+    return _handoff
+
+
+#: Connections inherited from the parent; referenced until the horse exits so
+#: that nothing closes them (closing would end the parent's session, or for
+#: SQLite checkpoint the WAL under the parent's feet).
+_inherited: list[Any] = []
+
+
+def forget_inherited_connections() -> None:
+    """In a freshly forked horse: stop using the parent's database connections.
+
+    Django opens new ones when the horse needs the database; the parent keeps
+    using its own. Nothing is sent or closed on the inherited sockets.
     """
     for conn in connections.all(initialized_only=True):
-        if conn.vendor != "sqlite" or conn.connection is None:
-            conn.close_if_unusable_or_obsolete()
-        elif conn.errors_occurred or conn.get_autocommit() != conn.settings_dict["AUTOCOMMIT"]:
-            conn.close()
+        if conn.connection is not None:
+            _inherited.append(conn.connection)
+            conn.connection = None
+    if _handoff is not None and _handoff.read_fd >= 0:
+        os.close(_handoff.read_fd)
+        _handoff.read_fd = -1
 
 
 def run_tracked(spec: TaskSpec, background_job_id: str | None, kwargs: dict[str, Any]) -> Any:
     _drop_unusable_connections()
     rq_job = get_current_job()
     queue = rq_job.origin if rq_job else spec.queue
+    handoff = _handoff if _handoff is not None and _handoff.in_horse_of(rq_job) else None
     if background_job_id is None:
         # Periodic jobs are enqueued by rq-scheduler under a fixed RQ id; each run
         # gets a row of its own.
@@ -97,17 +289,20 @@ def run_tracked(spec: TaskSpec, background_job_id: str | None, kwargs: dict[str,
             params=kwargs,
         )
     else:
-        row = services.background_job_start_running(job_id=background_job_id)
+        if handoff is not None and handoff.background_job_id == background_job_id:
+            row, skipped_status = handoff.row, handoff.skipped_status
+        else:
+            handoff = None
+            row, skipped_status = _claim(background_job_id)
         if row is None:
-            current = BackgroundJob.objects.filter(pk=background_job_id).values_list("status", flat=True).first()
             logger.warning(
                 "[queue %s] job %s (%s) not started: row is %s",
                 queue,
                 background_job_id,
                 spec.job_type,
-                current or "missing",
+                skipped_status,
             )
-            return {"skipped": f"row is {current or 'missing'}"}
+            return {"skipped": f"row is {skipped_status}"}
 
     logger.info(
         "[queue %s] job %s (%s) started, attempt %d",
@@ -117,8 +312,9 @@ def run_tracked(spec: TaskSpec, background_job_id: str | None, kwargs: dict[str,
         row.attempts,
     )
     started = time.monotonic()
+    context = JobContext(row)
     try:
-        result = spec.body(JobContext(row), **kwargs)
+        result = spec.body(context, **kwargs)
     except Exception as exc:
         timeout = rq_job.timeout if rq_job else None
         final = is_final_attempt(rq_job)
@@ -134,7 +330,9 @@ def run_tracked(spec: TaskSpec, background_job_id: str | None, kwargs: dict[str,
         close_old_connections()
         services.background_job_record_failure(job_id=row.job_id, error=message, final=final)
         raise
-    services.background_job_mark_completed(job_id=row.job_id, result=result)
+    if handoff is None or not handoff.send(result, context.reported):
+        services.background_job_mark_completed(job_id=row.job_id, result=result, progress=context.reported)
+        _used_database()
     logger.info(
         "[queue %s] job %s (%s) completed in %.2f s",
         queue,

@@ -16,14 +16,13 @@ from collections.abc import Iterable
 import django_rq
 import django_rq.queues
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import router, transaction
 from django.db.models import F
-from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Callback, Retry
 
-from jobs import rqkeys
+from jobs import hotpath, rqkeys
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobStatus
 from jobs.registry import TaskSpec, get_task
 from scribes.exceptions import ServiceUnavailable
@@ -175,35 +174,19 @@ def background_job_create_running(*, job_type: str, rq_job_id: str, queue: str, 
 def background_job_start_running(*, job_id) -> BackgroundJob | None:
     """queued → running and return the row, in one statement; None when not queued.
 
-    The worker's hot path: `UPDATE ... RETURNING` replaces the conditional UPDATE
-    plus the SELECT that loads the row (one round trip and one commit fewer per
-    job). The user is not joined; `row.user` loads it when a task asks. Databases
-    without RETURNING fall back to the two statements.
+    The worker's hot path: `UPDATE ... RETURNING` (compiled once, see
+    `jobs.hotpath`) replaces the conditional UPDATE plus the SELECT that loads
+    the row. The user is not joined; `row.user` loads it when a task asks.
+    Databases without RETURNING fall back to the two statements.
     """
     now = timezone.now()
-    values = {
-        "status": JobStatus.RUNNING,
-        "started_at": now,
-        "completed_at": None,
-        "attempts": F("attempts") + 1,
-        "updated_at": now,
-    }
+    if hotpath.supported(router.db_for_write(BackgroundJob)):
+        return hotpath.claim(job_id=job_id, now=now)
     rows = BackgroundJob.objects.filter(pk=job_id, status=JobStatus.QUEUED)
-    connection = connections[rows.db]
-    # PostgreSQL, and SQLite from 3.35 (its INSERT ... RETURNING flag); not MySQL/MariaDB.
-    if connection.vendor not in ("postgresql", "sqlite") or not connection.features.can_return_columns_from_insert:
-        if not rows.update(**values):
-            return None
-        return BackgroundJob.objects.get(pk=job_id)
-    query = rows.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    sql, params = query.get_compiler(rows.db).as_sql()
-    qn = connection.ops.quote_name
-    columns = ", ".join(qn(field.column) for field in BackgroundJob._meta.concrete_fields)
-    # raw() applies the fields' from-database converters (JSON, UUID, datetimes);
-    # list() steps the statement to its end, so it commits in autocommit mode.
-    found = list(BackgroundJob.objects.db_manager(rows.db).raw(f"{sql} RETURNING {columns}", params))
-    return found[0] if found else None
+    changed = rows.update(
+        status=JobStatus.RUNNING, started_at=now, completed_at=None, attempts=F("attempts") + 1, updated_at=now
+    )
+    return BackgroundJob.objects.get(pk=job_id) if changed else None
 
 
 def background_job_set_progress(*, job_id, processed: int, total: int) -> None:
@@ -219,17 +202,29 @@ def background_job_set_progress(*, job_id, processed: int, total: int) -> None:
     )
 
 
-def background_job_mark_completed(*, job_id, result) -> bool:
+def background_job_mark_completed(*, job_id, result, progress: tuple[int, int] | None = None) -> bool:
+    """running → completed with the result; `progress` is the last (processed, total) reported.
+
+    Progress writes are rate-limited (JOBS_PROGRESS_INTERVAL_MS), so the final
+    figures arrive here rather than in a write of their own.
+    """
     now = timezone.now()
-    changed = BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.COMPLETED,
-        result_data=result,
-        progress_percent=100,
-        processed_items=F("total_items"),
-        error_message="",
-        completed_at=now,
-        updated_at=now,
-    )
+    total = None if progress is None else max(0, int(progress[1]))
+    if hotpath.supported(router.db_for_write(BackgroundJob)):
+        changed = hotpath.complete(job_id=job_id, result=result, total=total, now=now)
+    else:
+        counts = {"processed_items": F("total_items")}
+        if total is not None:
+            counts = {"processed_items": total, "total_items": total}
+        changed = BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+            status=JobStatus.COMPLETED,
+            result_data=result,
+            progress_percent=100,
+            error_message="",
+            completed_at=now,
+            updated_at=now,
+            **counts,
+        )
     if not changed:
         logger.warning(
             "Job %s finished, but its row was no longer running; result not recorded",
@@ -320,6 +315,29 @@ def background_job_mark_failed(
     )
     transaction.on_commit(lambda: _stop_rq_jobs(candidates))
     return changed
+
+
+@transaction.atomic
+def background_job_complete_from_rq(*, job: BackgroundJob, result, reason: str, source: str = "reconciler") -> bool:
+    """Active → completed with the result RQ kept, when the worker's own write never landed.
+
+    The worker commits its row writes asynchronously (`jobs.hotpath`), so a
+    database crash can undo one; RQ still holds the outcome for JOB_RESULT_TTL.
+    Only the attempt RQ ran (same rq_job_id) changes.
+    """
+    now = timezone.now()
+    changed = BackgroundJob.objects.filter(pk=job.pk, rq_job_id=job.rq_job_id, status__in=ACTIVE_STATUSES).update(
+        status=JobStatus.COMPLETED,
+        result_data=result,
+        progress_percent=100,
+        processed_items=F("total_items"),
+        error_message="",
+        completed_at=now,
+        updated_at=now,
+    )
+    if changed:
+        _record_events(jobs=[job], action="complete", reason=reason, after=JobStatus.COMPLETED, source=source)
+    return changed == 1
 
 
 def _stop_rq_jobs(jobs: list[BackgroundJob]) -> None:

@@ -3,7 +3,8 @@
 Adds to RQ's forking worker: a start-up banner that shows what this worker will
 do (so an operator sees at once that API and worker agree), a handler for a
 work-horse killed from outside (OOM killer, `kill -9`), which RQ reports without
-running any callback, and database-connection hygiene around the fork.
+running any callback, and the row's claim and completion written by this main
+process on its long-lived database connection (`jobs.runner.ForkHandoff`).
 
 Stopping a worker: send SIGTERM to the worker's main process only. RQ treats
 the first SIGTERM as a warm shutdown: the current job finishes, no new one
@@ -22,7 +23,7 @@ import signal
 import time
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import close_old_connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -30,7 +31,7 @@ from rq import Worker, worker_registration
 from rq.job import JobStatus
 from rq.utils import now, utcformat
 
-from jobs import rqkeys, services
+from jobs import rqkeys, runner, services
 from jobs.registry import all_tasks
 from scribes.env import mask_url
 
@@ -186,14 +187,37 @@ class ScribesWorker(Worker):
         warm_up()
 
     def execute_job(self, job, queue):
-        # The parent must hold no database connection across fork(): the horse
-        # would share its socket. Anything the parent opened (the killed-horse
-        # handler below) is closed before the next fork.
-        connections.close_all()
+        """Claim the job's row here, fork the horse, and record its completion here.
+
+        This process keeps its database connection between jobs; the horse
+        forgets the inherited one (`main_work_horse`) and opens its own only if
+        the job needs the database. See `jobs.runner.ForkHandoff`.
+        """
+        handoff = runner.ForkHandoff.claim(job)
+        runner.set_fork_handoff(handoff)
         try:
             super().execute_job(job, queue)
         finally:
-            connections.close_all()
+            runner.set_fork_handoff(None)
+            if handoff is not None:
+                handoff.discard()
+
+    def main_work_horse(self, job, queue):
+        runner.forget_inherited_connections()
+        super().main_work_horse(job, queue)
+
+    def wait_for_horse(self):
+        """RQ's wait, then (once the horse has exited) the completion it handed over.
+
+        Recorded before RQ looks at how the horse ended, as the horse itself
+        used to: a horse that finished the body but then could not reach Redis
+        still leaves a completed row, not a failed one.
+        """
+        pid, status, rusage = super().wait_for_horse()
+        handoff = runner.current_fork_handoff()
+        if pid and handoff is not None:
+            handoff.collect()
+        return pid, status, rusage
 
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         """The horse died without running the runner's except-block or on_failure."""
@@ -213,6 +237,5 @@ class ScribesWorker(Worker):
         except Exception:
             # The reconciler repairs the row later; the worker must keep serving.
             logger.exception("Could not record killed work-horse for job %s", job.id)
-        finally:
-            connections.close_all()
+            close_old_connections()
         logger.error("[queue %s] job %s: %s", job.origin, job.id, message)

@@ -133,6 +133,10 @@ REDIS_URL = env_str("REDIS_URL", "")
 JOB_TIMEOUT = env_int("JOB_TIMEOUT", 3600, minimum=1)
 #: Seconds RQ keeps a finished job's result in Redis (the row keeps it forever).
 JOB_RESULT_TTL = env_int("JOB_RESULT_TTL", 24 * 3600, minimum=0)
+#: Least time between two progress writes of one job (and before the first):
+#: pollers see progress at this granularity, and a job shorter than this writes
+#: none (its completion sets 100%). 0 writes every change.
+JOBS_PROGRESS_INTERVAL_MS = env_int("JOBS_PROGRESS_INTERVAL_MS", 500, minimum=0)
 #: Worker registration TTL; a worker that stops heart-beating for this long is dead.
 RQ_WORKER_TTL = env_int("RQ_WORKER_TTL", 60, minimum=15)
 

@@ -56,3 +56,14 @@ def waiting_task(job, *, started: str, release: str, limit: float = 60):
             raise TimeoutError("never released")
         time.sleep(0.05)
     return {"released": True}
+
+
+@tracked_task("test_db_free")
+def db_free_task(job, *, size: int = 0):
+    # Touches no database: under the forking worker its horse should never
+    # open a connection. Reports whether it holds one, and pads the result to
+    # `size` characters (to exceed the pipe hand-off limit).
+    from django.db import connections
+
+    job.progress(3, 3)
+    return {"horse_connected": connections["default"].connection is not None, "pad": "x" * size}

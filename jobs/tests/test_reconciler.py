@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 from rq.job import Job
+from rq.results import Result
 from rq.utils import utcformat
 
 from jobs import services
@@ -169,6 +170,35 @@ def test_running_row_rq_already_failed_gets_rqs_reason(reconcile, redis_conn, us
     [repair] = reconcile()
     assert repair.action == "failed"
     assert "RQ recorded the job as failed" in BackgroundJob.objects.get(pk=row.pk).error_message
+
+
+@pytest.mark.parametrize("status", [JobStatus.RUNNING, JobStatus.QUEUED])
+def test_row_whose_finish_never_landed_is_completed_with_rqs_result(reconcile, redis_conn, user, status):
+    # The worker's asynchronous commit lost to a database crash (the claim or the
+    # completion), or its main process killed before it wrote: RQ kept the result.
+    row = _row(user, status=status, total_items=4, processed_items=1)
+    job = _rq_job(redis_conn, row, status="started")
+    Result.create(job, Result.Type.SUCCESSFUL, ttl=600, return_value={"steps": 4})
+    redis_conn.hset(job.key, "status", "finished")
+    [repair] = reconcile()
+    assert (repair.action, repair.status_before) == ("completed", status)
+    row.refresh_from_db()
+    assert (row.status, row.result_data, row.processed_items, row.progress_percent) == (
+        JobStatus.COMPLETED,
+        {"steps": 4},
+        4,
+        100,
+    )
+    assert row.events.get().source == "reconciler"
+
+
+def test_finished_rq_job_that_declined_the_row_does_not_complete_it(reconcile, redis_conn, user):
+    row = _row(user)
+    job = _rq_job(redis_conn, row, status="finished")
+    Result.create(job, Result.Type.SUCCESSFUL, ttl=600, return_value={"skipped": "row is cancelled"})
+    [repair] = reconcile()
+    assert repair.action == "failed"
+    assert "outcome never reached the row" in BackgroundJob.objects.get(pk=row.pk).error_message
 
 
 def test_running_row_whose_rq_job_was_put_back_on_the_queue_becomes_queued(reconcile, redis_conn, user):

@@ -37,6 +37,7 @@ WORKER_ENV = {
     "SEMANTIC_EMBEDDER": "hashing",
     "SEMANTIC_BATCH_SIZE": str(BATCH),
     "SEMANTIC_AUTO_EMBED": "0",
+    "JOBS_PROGRESS_INTERVAL_MS": "0",
     "RQ_JOB_MONITORING_INTERVAL": "1",
     "RQ_WORKER_TTL": "15",
 }
@@ -71,6 +72,7 @@ def _check_embeddings(user, *, expect_all: bool) -> int:
 def test_kill_9_mid_regeneration(redis_conn, user, settings, manage_py, subprocess_env, tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="jobs.runner")  # the in-process retry logs a line per batch
     settings.SEMANTIC_BATCH_SIZE = BATCH  # the retry below runs in a work-horse forked from this process
+    settings.JOBS_PROGRESS_INTERVAL_MS = 0
     settings.RQ_JOB_MONITORING_INTERVAL = 1
     settings.JOBS_HEARTBEAT_GRACE = 1
     settings.JOBS_RECONCILE_GRACE = 0

@@ -91,7 +91,8 @@ def _running_job(user):
 
 
 @pytest.mark.parametrize("notes_per_batch", [5, 20])
-def test_queries_per_batch_are_constant(user, make_notes, django_assert_num_queries, notes_per_batch):
+def test_queries_per_batch_are_constant(user, make_notes, django_assert_num_queries, notes_per_batch, settings):
+    settings.JOBS_PROGRESS_INTERVAL_MS = 0  # every batch writes its progress, however fast
     make_notes(user, texts(4 * notes_per_batch))
     job = JobContext(_running_job(user))
     # 1 id query + 1 initial progress; then per batch: read, bulk upsert, progress.

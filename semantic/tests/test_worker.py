@@ -37,8 +37,9 @@ def make_150_notes(user):
 
 
 @pytest.fixture
-def progress_log(monkeypatch, tmp_path):
+def progress_log(monkeypatch, tmp_path, settings):
     """Record the row's status and percent after every progress update (written by the work-horse)."""
+    settings.JOBS_PROGRESS_INTERVAL_MS = 0  # every batch writes, however fast
     path = tmp_path / "progress.txt"
     original = job_services.background_job_set_progress
 
@@ -92,6 +93,7 @@ def test_user_with_no_notes_gets_a_completed_job_with_zeros(redis_conn, auth_cli
 
 def test_work_horse_killed_mid_job_marks_the_row_failed(redis_conn, user, auth_client, settings, monkeypatch):
     settings.SEMANTIC_BATCH_SIZE = 50
+    settings.JOBS_PROGRESS_INTERVAL_MS = 0  # the first batch's progress is written before the kill
     make_150_notes(user)
     calls = []
     original = HashingEmbedder.encode
