@@ -11,7 +11,3 @@ def raw_noop(n: int = 0):
 def tracked_noop(job, *, n: int = 0):
     job.progress(1, 1)
     return {"n": n}
-
-
-def raw_noop2(n: int = 0, **_):
-    return n
