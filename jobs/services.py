@@ -25,6 +25,7 @@ from rq import Callback, Retry
 from jobs import hotpath, rqkeys
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobStatus
 from jobs.registry import TaskSpec, get_task
+from jobs.schedules import SCHEDULE_ID_PREFIX
 from scribes.exceptions import ServiceUnavailable
 from scribes.text import truncate
 
@@ -338,6 +339,23 @@ def background_job_complete_from_rq(*, job: BackgroundJob, result, reason: str, 
     if changed:
         _record_events(jobs=[job], action="complete", reason=reason, after=JobStatus.COMPLETED, source=source)
     return changed == 1
+
+
+def background_jobs_prune_periodic(*, before, limit: int = 5000) -> int:
+    """Delete up to `limit` completed periodic-run rows (and their events) finished before `before`.
+
+    The reconciler alone writes a row a minute. Failed runs stay for operators;
+    jobs users started are never touched; what a pass repaired stays on the
+    repaired rows' own audit events.
+    """
+    old = BackgroundJob.objects.filter(
+        rq_job_id__startswith=SCHEDULE_ID_PREFIX, user__isnull=True, status=JobStatus.COMPLETED, completed_at__lt=before
+    )
+    ids = list(old.order_by("completed_at").values_list("pk", flat=True)[:limit])
+    if not ids:
+        return 0
+    BackgroundJob.objects.filter(pk__in=ids).delete()
+    return len(ids)
 
 
 def _stop_rq_jobs(jobs: list[BackgroundJob]) -> None:

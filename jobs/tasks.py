@@ -1,9 +1,12 @@
 """RQ entry points of the jobs app: the periodic stuck-job reconciler."""
 
 from collections import Counter
+from datetime import timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
+from jobs import services
 from jobs.reconciler import background_jobs_reconcile
 from jobs.registry import tracked_task
 from jobs.schedules import periodic_job
@@ -15,8 +18,12 @@ RECONCILE_JOB_TYPE = "jobs_reconcile"
 @tracked_task(RECONCILE_JOB_TYPE, queue=queues.DEFAULT, timeout=300)
 def reconcile_jobs(job):
     repairs = background_jobs_reconcile(exclude=[job.job_id])
+    pruned = services.background_jobs_prune_periodic(
+        before=timezone.now() - timedelta(days=settings.JOBS_PERIODIC_RETENTION_DAYS)
+    )
     return {
         "repaired": len(repairs),
+        "pruned_periodic_rows": pruned,
         "by_action": dict(Counter(repair.action for repair in repairs)),
         "jobs": [str(repair) for repair in repairs[:50]],
     }

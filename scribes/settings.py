@@ -283,6 +283,9 @@ JOBS_TIMEOUT_GRACE = env_int("JOBS_TIMEOUT_GRACE", 300, minimum=0)
 RQ_SCHEDULER_INTERVAL = env_int("RQ_SCHEDULER_INTERVAL", 10, minimum=1)
 #: Minutes a job may stay queued before the doctor and the job-health view call it stuck.
 JOBS_STUCK_QUEUED_MINUTES = env_int("JOBS_STUCK_QUEUED_MINUTES", 30, minimum=1)
+#: Days the rows of completed periodic runs (reconciler passes, sweeps) are kept;
+#: the reconciler deletes older ones. Failed runs and users' jobs are never pruned.
+JOBS_PERIODIC_RETENTION_DAYS = env_int("JOBS_PERIODIC_RETENTION_DAYS", 14, minimum=1)
 #: Bearer token that lets a scraper read /metrics without a staff session ("" = staff only).
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # --- end Operations ---

@@ -267,3 +267,34 @@ def test_default_settings_report_a_killed_worker_within_two_minutes():
     assert defaults.JOBS_RECONCILE_CRON == "* * * * *"
     worst = defaults.RQ_JOB_MONITORING_INTERVAL + defaults.JOBS_HEARTBEAT_GRACE + 60 + defaults.RQ_SCHEDULER_INTERVAL
     assert worst < 120
+
+
+def test_reconciler_pass_prunes_old_completed_periodic_rows_only(redis_conn, user, settings):
+    from jobs.runner import JobContext
+    from jobs.tasks import reconcile_jobs
+
+    settings.JOBS_PERIODIC_RETENTION_DAYS = 14
+    long_ago = timezone.now() - timedelta(days=15)
+    recent = timezone.now() - timedelta(days=13)
+
+    def periodic(status, completed_at, **extra):
+        return BackgroundJob.objects.create(
+            job_type="jobs_reconcile",
+            queue=queues.DEFAULT,
+            rq_job_id=f"{SCHEDULE_ID_PREFIX}jobs_reconcile",
+            status=status,
+            completed_at=completed_at,
+            **extra,
+        )
+
+    old = [periodic(JobStatus.COMPLETED, long_ago) for _ in range(3)]
+    kept = [
+        periodic(JobStatus.COMPLETED, recent),
+        periodic(JobStatus.FAILED, long_ago),  # failures stay for operators
+        _row(user, status=JobStatus.COMPLETED, completed_at=long_ago),  # a user's job, never pruned
+    ]
+    this_pass = periodic(JobStatus.RUNNING, None)
+    result = reconcile_jobs.spec.body(JobContext(this_pass))
+    assert result["pruned_periodic_rows"] == 3
+    assert not BackgroundJob.objects.filter(pk__in=[row.pk for row in old]).exists()
+    assert BackgroundJob.objects.filter(pk__in=[row.pk for row in [*kept, this_pass]]).count() == 4
