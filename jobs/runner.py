@@ -207,6 +207,7 @@ class ForkHandoff:
         if self.row is None or self.read_fd < 0:
             return
         os.close(self.write_fd)
+        self.write_fd = -1
         chunks = []
         try:
             while chunk := os.read(self.read_fd, 65536):

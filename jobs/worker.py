@@ -216,7 +216,12 @@ class ScribesWorker(Worker):
         pid, status, rusage = super().wait_for_horse()
         handoff = runner.current_fork_handoff()
         if pid and handoff is not None:
-            handoff.collect()
+            try:
+                handoff.collect()
+            except Exception:
+                # Never let bookkeeping end RQ's monitor loop; the reconciler
+                # completes the row from RQ's result.
+                logger.exception("Could not collect the outcome of job %s from its work-horse", handoff.rq_job_id)
         return pid, status, rusage
 
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
