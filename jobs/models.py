@@ -85,6 +85,11 @@ class BackgroundJob(models.Model):
         return None
 
 
+#: How result_data is encoded: the worker's pipe hand-off and the reconciler
+#: accept exactly the results the row can store.
+RESULT_ENCODER = BackgroundJob._meta.get_field("result_data").encoder
+
+
 class BackgroundJobEvent(models.Model):
     """One line of a job's audit trail: who changed it, when, why, from what to what."""
 

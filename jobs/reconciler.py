@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Worker
@@ -40,7 +40,7 @@ from rq.job import Job
 from rq.utils import utcparse
 
 from jobs import services
-from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
+from jobs.models import ACTIVE_STATUSES, RESULT_ENCODER, BackgroundJob, JobStatus
 from jobs.registry import UnknownJobType, get_task
 from jobs.schedules import SCHEDULE_ID_PREFIX
 from jobs.selectors import rq_connection
@@ -128,7 +128,7 @@ def _kept_result(rq_job: Job) -> tuple[bool, object]:
     if isinstance(value, dict) and set(value) == {"skipped"}:
         return False, None  # the runner declined the row: nothing ran
     try:
-        json.dumps(value, cls=DjangoJSONEncoder)
+        json.dumps(value, cls=RESULT_ENCODER)  # storable in result_data as the worker would store it
     except (TypeError, ValueError):
         return False, None
     return True, value
@@ -156,27 +156,30 @@ class _Pass:
         self.dry_run = dry_run
         self.repairs: list[Repair] = []
 
-    def _add(self, row: BackgroundJob, action: str, reason: str, applied: bool) -> None:
+    def _apply(self, row: BackgroundJob, action: str, reason: str, change: Callable[[], bool]) -> None:
+        """Run `change` (unless dry-run) and record the repair when it applied."""
         if self.dry_run:
             self.repairs.append(Repair(str(row.job_id), row.job_type, row.status, action, reason, applied=False))
-        elif applied:
+        elif change():
             repair = Repair(str(row.job_id), row.job_type, row.status, action, reason)
             self.repairs.append(repair)
             logger.warning("Reconciler: %s", repair)
 
+    def _this_attempt(self, row: BackgroundJob):
+        return BackgroundJob.objects.filter(pk=row.pk, rq_job_id=row.rq_job_id)
+
     def fail(self, row: BackgroundJob, reason: str) -> None:
-        applied = False
-        if not self.dry_run:
-            applied = (
+        self._apply(
+            row,
+            "failed",
+            reason,
+            lambda: (
                 services.background_job_mark_failed(
-                    jobs=BackgroundJob.objects.filter(pk=row.pk, rq_job_id=row.rq_job_id),
-                    reason=reason,
-                    source=SOURCE,
-                    action="reconcile",
+                    jobs=self._this_attempt(row), reason=reason, source=SOURCE, action="reconcile"
                 )
                 == 1
-            )
-        self._add(row, "failed", reason, applied)
+            ),
+        )
 
     def fail_or_retry(self, row: BackgroundJob, reason: str) -> None:
         """A running attempt was lost: retry when the job type allows another attempt, else fail."""
@@ -187,38 +190,40 @@ class _Pass:
         periodic = row.rq_job_id.startswith(SCHEDULE_ID_PREFIX)
         if spec and spec.max_retries and not periodic and row.attempts <= spec.max_retries:
             reason = f"{reason}; retrying (attempt {row.attempts + 1} of {spec.max_retries + 1})"
-            applied = False
-            if not self.dry_run:
-                applied = (
+            self._apply(
+                row,
+                "retried",
+                reason,
+                lambda: (
                     services.background_job_retry(
-                        jobs=BackgroundJob.objects.filter(pk=row.pk, rq_job_id=row.rq_job_id),
-                        reason=reason,
-                        source=SOURCE,
-                        from_statuses=[JobStatus.RUNNING],
+                        jobs=self._this_attempt(row), reason=reason, source=SOURCE, from_statuses=[JobStatus.RUNNING]
                     )
                     == 1
-                )
-            self._add(row, "retried", reason, applied)
+                ),
+            )
         else:
             self.fail(row, reason)
 
     def complete(self, row: BackgroundJob, result, reason: str) -> None:
-        applied = False
-        if not self.dry_run:
-            applied = services.background_job_complete_from_rq(job=row, result=result, reason=reason, source=SOURCE)
-        self._add(row, "completed", reason, applied)
+        self._apply(
+            row,
+            "completed",
+            reason,
+            lambda: services.background_job_complete_from_rq(job=row, result=result, reason=reason, source=SOURCE),
+        )
 
     def reenqueue(self, row: BackgroundJob, reason: str) -> None:
-        applied = False
-        if not self.dry_run:
-            applied = services.background_job_reenqueue(job=row, reason=reason, source=SOURCE)
-        self._add(row, "reenqueued", reason, applied)
+        self._apply(
+            row, "reenqueued", reason, lambda: services.background_job_reenqueue(job=row, reason=reason, source=SOURCE)
+        )
 
     def requeue(self, row: BackgroundJob, reason: str) -> None:
-        applied = False
-        if not self.dry_run:
-            applied = services.background_job_mark_requeued(job=row, reason=reason, source=SOURCE)
-        self._add(row, "requeued", reason, applied)
+        self._apply(
+            row,
+            "requeued",
+            reason,
+            lambda: services.background_job_mark_requeued(job=row, reason=reason, source=SOURCE),
+        )
 
 
 def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repair]:

@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connections
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from jobs import services
-from jobs.models import BackgroundJob
+from jobs.models import RESULT_ENCODER, BackgroundJob
 from jobs.registry import TaskSpec
 
 logger = logging.getLogger("jobs.runner")
@@ -95,16 +94,11 @@ def is_final_attempt(rq_job) -> bool:
     return rq_job is None or not rq_job.should_retry
 
 
-#: A server connection this process used successfully less than this many
-#: seconds ago is not health-checked again before the next job: Django's check
-#: is a SELECT 1 round trip, which a busy worker paid once or twice per job.
-RECHECK_AFTER_IDLE_SECONDS = 1.0
-_last_used = float("-inf")
-
-
-def _used_database() -> None:
-    global _last_used
-    _last_used = time.monotonic()
+#: Django's health check (a SELECT 1 round trip) runs at most once per this many
+#: seconds on a clean server connection: a busy worker paid it once or twice per
+#: job, while a connection idle for longer is checked before its next job.
+RECHECK_AFTER_SECONDS = 1.0
+_last_check = float("-inf")
 
 
 def _drop_unusable_connections() -> None:
@@ -117,9 +111,13 @@ def _drop_unusable_connections() -> None:
     checkpoints the WAL (the largest cost per job in the profile). A SQLite file
     cannot drop a connection, so only one left in a transaction or after an
     error is closed; server databases keep Django's rules (age, health check),
-    except that a connection used in the last second skips the health check.
+    except that a clean connection is health-checked at most once a second.
     """
-    recent = time.monotonic() - _last_used < RECHECK_AFTER_IDLE_SECONDS
+    global _last_check
+    now = time.monotonic()
+    recent = now - _last_check < RECHECK_AFTER_SECONDS
+    if not recent:
+        _last_check = now
     for conn in connections.all(initialized_only=True):
         if conn.connection is None:
             continue
@@ -127,14 +125,13 @@ def _drop_unusable_connections() -> None:
         if conn.vendor == "sqlite":
             if not clean:
                 conn.close()
-        elif not (recent and clean) or (conn.close_at is not None and time.monotonic() >= conn.close_at):
+        elif not (recent and clean) or (conn.close_at is not None and now >= conn.close_at):
             conn.close_if_unusable_or_obsolete()  # also applies CONN_MAX_AGE
 
 
 def _claim(background_job_id: str) -> tuple[BackgroundJob | None, str]:
     """queued → running; (row, "") when claimed, else (None, the status that stopped it)."""
     row = services.background_job_start_running(job_id=background_job_id)
-    _used_database()
     if row is not None:
         return row, ""
     current = BackgroundJob.objects.filter(pk=background_job_id).values_list("status", flat=True).first()
@@ -195,7 +192,8 @@ class ForkHandoff:
     def send(self, result: Any, progress: tuple[int, int] | None) -> bool:
         """Horse side: hand a successful result to the parent; False when it must be written here."""
         try:
-            data = json.dumps({"result": result, "progress": progress}, cls=DjangoJSONEncoder).encode()
+            # The field's own encoder: what the pipe accepts is what the row can store.
+            data = json.dumps({"result": result, "progress": progress}, cls=RESULT_ENCODER).encode()
             if len(data) > HANDOFF_MAX_BYTES:
                 return False
             return os.write(self.write_fd, data) == len(data)
@@ -216,7 +214,7 @@ class ForkHandoff:
             pass  # a process the horse forked still holds the write end
         finally:
             os.close(self.read_fd)
-            self.read_fd = self.write_fd = -1
+            self.read_fd = -1
         if not chunks:
             return  # failed, killed, or recorded by the horse itself
         try:
@@ -228,7 +226,6 @@ class ForkHandoff:
             services.background_job_mark_completed(
                 job_id=self.background_job_id, result=outcome["result"], progress=outcome["progress"]
             )
-            _used_database()
         except Exception:
             # The reconciler completes the row from RQ's copy of the result.
             logger.exception("Could not record the completion of job %s", self.background_job_id)
@@ -333,7 +330,6 @@ def run_tracked(spec: TaskSpec, background_job_id: str | None, kwargs: dict[str,
         raise
     if handoff is None or not handoff.send(result, context.reported):
         services.background_job_mark_completed(job_id=row.job_id, result=result, progress=context.reported)
-        _used_database()
     logger.info(
         "[queue %s] job %s (%s) completed in %.2f s",
         queue,

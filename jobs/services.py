@@ -203,6 +203,25 @@ def background_job_set_progress(*, job_id, processed: int, total: int) -> None:
     )
 
 
+def _completed_values(result, *, total: int | None, now) -> dict:
+    """The UPDATE values of a completion (`jobs.hotpath.complete` writes the same in SQL).
+
+    `total` sets processed = total = that figure; None sets processed = total.
+    """
+    counts = (
+        {"processed_items": F("total_items")} if total is None else {"processed_items": total, "total_items": total}
+    )
+    return {
+        "status": JobStatus.COMPLETED,
+        "result_data": result,
+        "progress_percent": 100,
+        "error_message": "",
+        "completed_at": now,
+        "updated_at": now,
+        **counts,
+    }
+
+
 def background_job_mark_completed(*, job_id, result, progress: tuple[int, int] | None = None) -> bool:
     """running → completed with the result; `progress` is the last (processed, total) reported.
 
@@ -214,17 +233,8 @@ def background_job_mark_completed(*, job_id, result, progress: tuple[int, int] |
     if hotpath.supported(router.db_for_write(BackgroundJob)):
         changed = hotpath.complete(job_id=job_id, result=result, total=total, now=now)
     else:
-        counts = {"processed_items": F("total_items")}
-        if total is not None:
-            counts = {"processed_items": total, "total_items": total}
         changed = BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-            status=JobStatus.COMPLETED,
-            result_data=result,
-            progress_percent=100,
-            error_message="",
-            completed_at=now,
-            updated_at=now,
-            **counts,
+            **_completed_values(result, total=total, now=now)
         )
     if not changed:
         logger.warning(
@@ -326,15 +336,8 @@ def background_job_complete_from_rq(*, job: BackgroundJob, result, reason: str, 
     database crash can undo one; RQ still holds the outcome for JOB_RESULT_TTL.
     Only the attempt RQ ran (same rq_job_id) changes.
     """
-    now = timezone.now()
     changed = BackgroundJob.objects.filter(pk=job.pk, rq_job_id=job.rq_job_id, status__in=ACTIVE_STATUSES).update(
-        status=JobStatus.COMPLETED,
-        result_data=result,
-        progress_percent=100,
-        processed_items=F("total_items"),
-        error_message="",
-        completed_at=now,
-        updated_at=now,
+        **_completed_values(result, total=None, now=timezone.now())
     )
     if changed:
         _record_events(jobs=[job], action="complete", reason=reason, after=JobStatus.COMPLETED, source=source)
