@@ -153,7 +153,9 @@ class ScribesWorker(Worker):
             worker_registration.register(self, pipe)
             pipe.expire(self.key, timeout)
             pipe.execute()
-        if job is not None and not self.connection.exists(job.key):
+        # A flush just before the horse marked the job started leaves a partial
+        # hash (status, worker) without the payload: that needs restoring too.
+        if job is not None and not self.connection.hexists(job.key, "data"):
             job.worker_name = self.name
             job._status = JobStatus.STARTED
             job.save()

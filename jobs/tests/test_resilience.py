@@ -3,6 +3,7 @@
 import pytest
 from django_rq import get_scheduler, get_worker
 from redis.exceptions import ConnectionError as RedisConnectionError
+from rq.job import Job
 
 from jobs import rqkeys
 from jobs.diagnostics import check_redis_key_types
@@ -104,6 +105,8 @@ def test_flush_while_a_job_runs_keeps_the_job_and_the_reconciler_leaves_it_alone
     )
     try:
         wait_for(lambda: BackgroundJob.objects.get(pk=job.pk).status == JobStatus.RUNNING, timeout=60, what="start")
+        # The row goes running before the fork; flush once the horse has started too.
+        wait_for(lambda: redis_conn.hget(f"rq:job:{job.rq_job_id}", "status") == b"started", timeout=30, what="horse")
         redis_conn.flushdb()  # Redis restarted without persistence, mid-job
         wait_for(lambda: redis_conn.hexists(f"rq:job:{job.rq_job_id}", "data"), timeout=15, what="job record restored")
         assert BackgroundJob.objects.get(pk=job.pk).status == JobStatus.RUNNING  # restored while still running
@@ -120,3 +123,25 @@ def worker_name(connection) -> str:
     names = [key.decode().removeprefix("rq:worker:") for key in connection.smembers("rq:workers")]
     assert len(names) == 1, names
     return names[0]
+
+
+@pytest.mark.parametrize("left_behind", ["nothing", "a partial hash"])
+def test_re_registration_restores_the_running_jobs_record(redis_conn, user, left_behind):
+    # A flush just before the horse marked its job started leaves only the
+    # fields it wrote afterwards (status, worker): no payload, so the reconciler
+    # would count the job as missing.
+    from jobs.worker import ScribesWorker
+
+    job = background_job_start(job_type="test_progress", user=user)
+    rq_job = Job.fetch(job.rq_job_id, connection=redis_conn)
+    worker = get_worker(queues.DEFAULT, worker_class=ScribesWorker)
+    worker.register_birth()
+    worker.heartbeat()
+    redis_conn.flushdb()
+    if left_behind == "a partial hash":
+        redis_conn.hset(rq_job.key, mapping={"status": "started", "worker_name": worker.name})
+    worker._register_again(60, job=rq_job)
+    restored = Job.fetch(job.rq_job_id, connection=redis_conn)
+    assert redis_conn.hexists(rq_job.key, "data") and restored.get_status() == "started"
+    assert restored.worker_name == worker.name
+    assert redis_conn.sismember("rq:workers", worker.key)
