@@ -116,11 +116,11 @@ def _run_worker(worker_class, queue_name: str) -> float:
     return time.perf_counter() - started
 
 
-def _fill_raw(connection, queue, n: int) -> None:
+def _fill_raw(connection, queue, n: int, function=None) -> None:
     from bench._tasks import raw_noop
 
     connection.flushdb()
-    queue.enqueue_many([queue.prepare_data(raw_noop, kwargs={"n": i}) for i in range(n)])
+    queue.enqueue_many([queue.prepare_data(function or raw_noop, kwargs={"n": i}) for i in range(n)])
 
 
 def _fill_tracked(connection, n: int) -> None:
@@ -151,6 +151,21 @@ def _worker_round(connection, queue, trips, n: int, worker_class, tracked: bool)
     if tracked:
         _check_tracked(n)
     return {"jobs": n, "seconds": seconds, "commands": commands, "round_trips": round_trips}
+
+
+def _round_trip_floor(connection, queue, n: int, rounds: int, worker_class) -> dict[bool, dict]:
+    """Raw no-op jobs against raw jobs that make one `SELECT 1` each, alternating.
+
+    What a single database round trip per job costs in the worker loop on this
+    machine: the floor under any tracking that writes the row before the body.
+    """
+    from bench._tasks import raw_one_round_trip
+
+    def run_round(jobs: int, with_round_trip: bool) -> dict:
+        _fill_raw(connection, queue, jobs, raw_one_round_trip if with_round_trip else None)
+        return {"jobs": jobs, "seconds": _run_worker(worker_class, queue.name)}
+
+    return _interleaved(run_round, n, rounds)
 
 
 def _interleaved(run_round, n: int, rounds: int) -> dict[bool, dict]:
@@ -341,10 +356,9 @@ def run(quick: bool = False) -> list[dict]:
     try:
         import django_rq
         from django.db import connection as db
-        from rq import SimpleWorker
 
         import bench._tasks  # noqa: F401  (registers the tracked no-op)
-        from jobs.worker import ScribesWorker, warm_up
+        from jobs.worker import ScribesSimpleWorker, ScribesWorker, warm_up
         from scribes import queues
 
         queue = django_rq.get_queue(queues.DEFAULT)
@@ -358,7 +372,10 @@ def run(quick: bool = False) -> list[dict]:
         db_name = "PostgreSQL" if db.vendor == "postgresql" else "SQLite"
         rows = []
         rounds = 2 if quick else 4
-        for label, worker_class in (("forking ScribesWorker", ScribesWorker), ("SimpleWorker", SimpleWorker)):
+        for label, worker_class in (
+            ("forking ScribesWorker", ScribesWorker),
+            ("ScribesSimpleWorker", ScribesSimpleWorker),
+        ):
             totals = _interleaved(
                 lambda jobs, tracked, worker_class=worker_class: _worker_round(
                     connection, queue, trips, jobs, worker_class, tracked
@@ -386,16 +403,29 @@ def run(quick: bool = False) -> list[dict]:
                     "target": "≤ raw + 4",
                 }
             )
+        floor = _round_trip_floor(connection, queue, n, rounds, ScribesSimpleWorker)
+        rows.append(
+            {
+                "benchmark": f"jobs: floor, raw jobs making one {db_name} round trip (SELECT 1) each, "
+                "ScribesSimpleWorker (jobs/s)",
+                "figure": f"{floor[True]['rate']:.0f} with SELECT 1",
+                "baseline": f"{floor[False]['rate']:.0f} raw RQ",
+                "ratio": f"{floor[True]['rate'] / floor[False]['rate']:.2f}",
+                "target": "report",
+            }
+        )
         # What the progress interval saves: the same jobs with every progress call written.
         from django.test import override_settings
 
         with override_settings(JOBS_PROGRESS_INTERVAL_MS=0):
             totals = _interleaved(
-                lambda jobs, tracked: _worker_round(connection, queue, trips, jobs, SimpleWorker, tracked), n // 2, 2
+                lambda jobs, tracked: _worker_round(connection, queue, trips, jobs, ScribesSimpleWorker, tracked),
+                n // 2,
+                2,
             )
         rows.append(
             {
-                "benchmark": f"jobs: SimpleWorker, {db_name}, every progress call written (interval 0)",
+                "benchmark": f"jobs: ScribesSimpleWorker, {db_name}, every progress call written (interval 0)",
                 "figure": f"{totals[True]['rate']:.0f} tracked",
                 "baseline": f"{totals[False]['rate']:.0f} raw RQ",
                 "ratio": f"{totals[True]['rate'] / totals[False]['rate']:.2f}",

@@ -98,7 +98,7 @@ def check_redis_settings(app_configs, **kwargs):
 
 @register(Tags.compatibility, "jobs")
 def check_worker_class(app_configs, **kwargs):
-    from jobs.worker import ScribesWorker
+    from jobs.worker import ScribesWorkerMixin
 
     path = (getattr(settings, "RQ", {}) or {}).get("WORKER_CLASS", "rq.Worker")
     try:
@@ -111,12 +111,13 @@ def check_worker_class(app_configs, **kwargs):
                 id=E005,
             )
         ]
-    if not (isinstance(worker_class, type) and issubclass(worker_class, ScribesWorker)):
+    if not (isinstance(worker_class, type) and issubclass(worker_class, ScribesWorkerMixin)):
         return [
             Error(
-                f"RQ WORKER_CLASS {path!r} is not a ScribesWorker: a killed work-horse would leave its job "
-                "row 'running' and the worker would not print its banner.",
-                hint='Set RQ = {"WORKER_CLASS": "jobs.worker.ScribesWorker", ...} or subclass it.',
+                f"RQ WORKER_CLASS {path!r} is not a Scribes worker: a killed work-horse would leave its job "
+                "row 'running', a corrupted Redis key would stop the worker, and it would not print its banner.",
+                hint='Set RQ = {"WORKER_CLASS": "jobs.worker.ScribesWorker", ...} (or ScribesSimpleWorker, '
+                "without fork), or subclass one.",
                 id=E005,
             )
         ]

@@ -56,80 +56,93 @@ def supported(alias: str) -> bool:
     return connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert
 
 
-@functools.lru_cache(maxsize=8)
-def _claim_sql(alias: str) -> tuple[str, tuple, tuple]:
-    connection = connections[alias]
+def _columns(connection) -> dict[str, str]:
     qn = connection.ops.quote_name
-    column = {field.name: qn(field.column) for field in _meta.concrete_fields}
-    fields = tuple(_meta.concrete_fields)
-    sql = (
-        f"UPDATE {qn(_meta.db_table)} SET {column['status']} = %s, {column['started_at']} = %s, "
-        f"{column['completed_at']} = NULL, {column['attempts']} = {column['attempts']} + 1, "
-        f"{column['updated_at']} = %s "
-        f"WHERE {column['job_id']} = %s AND {column['status']} = %s{_relaxed(connection)} "
-        f"RETURNING {', '.join(qn(field.column) for field in fields)}"
-    )
-    converters = []
-    for index, field in enumerate(fields):
-        expression = Col(_meta.db_table, field)
-        found = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
-        if found:
-            converters.append((index, tuple(found), expression))
-    return sql, tuple(field.attname for field in fields), tuple(converters)
+    return {field.name: qn(field.column) for field in _meta.concrete_fields}
 
 
-def claim(*, job_id, now) -> BackgroundJob | None:
-    """queued → running (attempts + 1) and return the row; None when the row is not queued."""
-    alias = _database()
+@functools.lru_cache(maxsize=8)
+def _claim_sql(alias: str, relaxed: bool = True) -> str:
     connection = connections[alias]
-    sql, attnames, converters = _claim_sql(alias)
-    prepared_now = _meta.get_field("started_at").get_db_prep_save(now, connection)
-    params = [
-        JobStatus.RUNNING.value,
-        prepared_now,
-        prepared_now,
-        _meta.pk.get_db_prep_value(job_id, connection),
-        JobStatus.QUEUED.value,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        values = cursor.fetchone()
-        # SQLite commits an UPDATE ... RETURNING once the statement is stepped to its end.
-        cursor.fetchall()
-    if values is None:
-        return None
-    values = list(values)
-    for index, functions, expression in converters:
-        for function in functions:
-            values[index] = function(values[index], expression, connection)
-    return BackgroundJob.from_db(alias, list(attnames), values)
+    column = _columns(connection)
+    return (
+        f"UPDATE {connection.ops.quote_name(_meta.db_table)} SET {column['status']} = %s, "
+        f"{column['started_at']} = %s, {column['completed_at']} = NULL, "
+        f"{column['attempts']} = {column['attempts']} + 1, {column['updated_at']} = %s "
+        f"WHERE {column['job_id']} = %s AND {column['status']} = %s{_relaxed(connection) if relaxed else ''} "
+        f"RETURNING {', '.join(column[field.name] for field in _meta.concrete_fields)}"
+    )
 
 
 @functools.lru_cache(maxsize=8)
 def _complete_sql(alias: str, with_counts: bool, relaxed: bool) -> str:
     connection = connections[alias]
-    qn = connection.ops.quote_name
-    column = {field.name: qn(field.column) for field in _meta.concrete_fields}
+    column = _columns(connection)
     counts = (
         f"{column['processed_items']} = %s, {column['total_items']} = %s"
         if with_counts
         else f"{column['processed_items']} = {column['total_items']}"
     )
     return (
-        f"UPDATE {qn(_meta.db_table)} SET {column['status']} = %s, {column['result_data']} = %s, "
-        f"{column['progress_percent']} = 100, {column['error_message']} = '', "
+        f"UPDATE {connection.ops.quote_name(_meta.db_table)} SET {column['status']} = %s, "
+        f"{column['result_data']} = %s, {column['progress_percent']} = 100, {column['error_message']} = '', "
         f"{column['completed_at']} = %s, {column['updated_at']} = %s, {counts} "
         f"WHERE {column['job_id']} = %s AND {column['status']} = %s{_relaxed(connection) if relaxed else ''}"
     )
 
 
-def complete(*, job_id, result: Any, total: int | None, now) -> int:
-    """running → completed with the result; how many rows changed (0 or 1).
+@functools.lru_cache(maxsize=8)
+def _complete_then_claim_sql(alias: str, with_counts: bool, relaxed: bool) -> str:
+    """One PostgreSQL statement: complete one row, claim another, return (completed count, claimed row).
 
-    `total` sets processed = total = that figure; None sets processed = total.
+    Both data-modifying CTEs always run to the end; the LEFT JOIN yields one
+    result row even when nothing was claimed (its columns are then NULL).
+    `relaxed` covers the whole transaction, so the claim is relaxed only with
+    the completion.
     """
-    alias = _database()
+    column = _columns(connections[alias])
+    claimed = ", ".join(f"claimed.{column[field.name]}" for field in _meta.concrete_fields)
+    return (
+        f"WITH done AS ({_complete_sql(alias, with_counts, relaxed)} RETURNING 1), "
+        f"claimed AS ({_claim_sql(alias, relaxed)}) "
+        f"SELECT (SELECT count(*) FROM done), {claimed} FROM (SELECT 1) AS one LEFT JOIN claimed ON TRUE"
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _converters(alias: str) -> tuple:
     connection = connections[alias]
+    converters = []
+    for index, field in enumerate(_meta.concrete_fields):
+        expression = Col(_meta.db_table, field)
+        found = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+        if found:
+            converters.append((index, tuple(found), expression))
+    return tuple(converters)
+
+
+def _row(alias: str, values) -> BackgroundJob:
+    """A model instance from a RETURNING row, through the fields' converters, as the ORM loads one."""
+    connection = connections[alias]
+    values = list(values)
+    for index, functions, expression in _converters(alias):
+        for function in functions:
+            values[index] = function(values[index], expression, connection)
+    return BackgroundJob.from_db(alias, [field.attname for field in _meta.concrete_fields], values)
+
+
+def _claim_params(connection, job_id, now) -> list:
+    prepared_now = _meta.get_field("started_at").get_db_prep_save(now, connection)
+    return [
+        JobStatus.RUNNING.value,
+        prepared_now,
+        prepared_now,
+        _meta.pk.get_db_prep_value(job_id, connection),
+        JobStatus.QUEUED.value,
+    ]
+
+
+def _complete_params(connection, job_id, result, total, now) -> list:
     prepared_now = _meta.get_field("completed_at").get_db_prep_save(now, connection)
     params = [
         JobStatus.COMPLETED.value,
@@ -140,8 +153,54 @@ def complete(*, job_id, result: Any, total: int | None, now) -> int:
     ]
     if total is not None:
         params += [total, total]
-    params += [_meta.pk.get_db_prep_value(job_id, connection), JobStatus.RUNNING.value]
+    return params + [_meta.pk.get_db_prep_value(job_id, connection), JobStatus.RUNNING.value]
+
+
+def _completion_relaxed() -> bool:
+    return settings.JOB_RESULT_TTL >= RELAXED_COMPLETION_MIN_RESULT_TTL
+
+
+def claim(*, job_id, now) -> BackgroundJob | None:
+    """queued → running (attempts + 1) and return the row; None when the row is not queued."""
+    alias = _database()
+    connection = connections[alias]
     with connection.cursor() as cursor:
-        relaxed = settings.JOB_RESULT_TTL >= RELAXED_COMPLETION_MIN_RESULT_TTL
-        cursor.execute(_complete_sql(alias, total is not None, relaxed), params)
+        cursor.execute(_claim_sql(alias), _claim_params(connection, job_id, now))
+        values = cursor.fetchone()
+        # SQLite commits an UPDATE ... RETURNING once the statement is stepped to its end.
+        cursor.fetchall()
+    return None if values is None else _row(alias, values)
+
+
+def complete(*, job_id, result: Any, total: int | None, now) -> int:
+    """running → completed with the result; how many rows changed (0 or 1).
+
+    `total` sets processed = total = that figure; None sets processed = total.
+    """
+    alias = _database()
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _complete_sql(alias, total is not None, _completion_relaxed()),
+            _complete_params(connection, job_id, result, total, now),
+        )
         return cursor.rowcount
+
+
+def can_complete_then_claim(alias: str) -> bool:
+    """Data-modifying CTEs: PostgreSQL only (SQLite runs the two statements in-process anyway)."""
+    return connections[alias].vendor == "postgresql"
+
+
+def complete_then_claim(
+    *, completed_job_id, result: Any, total: int | None, completed_at, job_id, now
+) -> tuple[int, BackgroundJob | None]:
+    """`complete` one row and `claim` another in one round trip: (rows completed, claimed row or None)."""
+    alias = _database()
+    connection = connections[alias]
+    params = _complete_params(connection, completed_job_id, result, total, completed_at)
+    params += _claim_params(connection, job_id, now)
+    with connection.cursor() as cursor:
+        cursor.execute(_complete_then_claim_sql(alias, total is not None, _completion_relaxed()), params)
+        completed, *values = cursor.fetchone()
+    return completed, None if values[0] is None else _row(alias, values)

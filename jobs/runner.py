@@ -14,6 +14,10 @@ of a job that does not touch the database itself then never opens a connection
 of its own, which was the largest cost per forked job (a new PostgreSQL
 connection, about 5 ms here, plus the ORM's first-use work in a fresh process).
 Failures are still recorded by the horse, which connects when it needs to.
+
+When: a Scribes worker (`ScribesWorker`, `ScribesSimpleWorker`) holds a
+completion until its next claim and writes both in one statement
+(`CompletionHold`); elsewhere a completion is written when the body returns.
 """
 
 from __future__ import annotations
@@ -129,9 +133,87 @@ def _drop_unusable_connections() -> None:
             conn.close_if_unusable_or_obsolete()  # also applies CONN_MAX_AGE
 
 
+class CompletionHold:
+    """A Scribes worker's last successful completion, held until its next claim.
+
+    Under a Scribes worker a completion is not written when the body returns:
+    the next claim writes it in the same statement (`jobs.services.
+    background_job_start_running`), so a busy worker makes one database round
+    trip per job instead of two, which was most of the tracking cost under a
+    SimpleWorker (bench/jobs.py). The worker writes it on its own before it
+    waits for work, before a job that claims no row, when it suspends and when
+    it stops (`jobs.worker`), so a completion is late by RQ's own bookkeeping
+    between two jobs, a few milliseconds. A worker killed in that window leaves
+    the row running with RQ holding the result: the reconciler completes it.
+
+    Off unless a Scribes worker turned it on for its loop: RQ's own workers,
+    work-horses and code outside a worker write every completion at once.
+    """
+
+    def __init__(self):
+        self.enabled = False
+        self._held: services.Completion | None = None
+
+    @property
+    def held(self) -> services.Completion | None:
+        return self._held
+
+    def record(self, completion: services.Completion) -> None:
+        if not self.enabled:
+            services.background_job_record_completion(completion)
+            return
+        self.flush()  # never two held: the previous one had no claim to ride on
+        self._held = completion
+
+    def take(self) -> services.Completion | None:
+        """Hand the held completion to a claim, which writes it."""
+        held, self._held = self._held, None
+        return held
+
+    def flush(self) -> None:
+        """Write the held completion now; a failure is logged and left to the reconciler."""
+        held = self.take()
+        if held is None:
+            return
+        try:
+            _drop_unusable_connections()
+            services.background_job_record_completion(held)
+        except Exception:
+            logger.exception(
+                "Could not record the completion of job %s; the reconciler completes it from RQ's result",
+                held.job_id,
+            )
+            close_old_connections()
+
+    def start(self) -> None:
+        self.enabled = True
+
+    def stop(self) -> None:
+        self.flush()
+        self.enabled = False
+
+    def forget(self) -> None:
+        """In a work-horse: what the parent holds is the parent's to write."""
+        self._held = None
+        self.enabled = False
+
+
+completions = CompletionHold()
+
+
 def _claim(background_job_id: str) -> tuple[BackgroundJob | None, str]:
-    """queued → running; (row, "") when claimed, else (None, the status that stopped it)."""
-    row = services.background_job_start_running(job_id=background_job_id)
+    """queued → running (writing a held completion along); (row, "") when claimed, else (None, the status)."""
+    completing = completions.take()
+    try:
+        row = services.background_job_start_running(job_id=background_job_id, completing=completing)
+    except Exception:
+        if completing is not None:
+            logger.error(
+                "The completion of job %s was not recorded with the next claim; the reconciler completes it "
+                "from RQ's result",
+                completing.job_id,
+            )
+        raise
     if row is not None:
         return row, ""
     current = BackgroundJob.objects.filter(pk=background_job_id).values_list("status", flat=True).first()
@@ -223,8 +305,12 @@ class ForkHandoff:
             return  # a partial write: the horse fell back to writing the row itself
         try:
             _drop_unusable_connections()
-            services.background_job_mark_completed(
-                job_id=self.background_job_id, result=outcome["result"], progress=outcome["progress"]
+            completions.record(
+                services.Completion(
+                    job_id=self.background_job_id,
+                    result=outcome["result"],
+                    progress=outcome["progress"],
+                )
             )
         except Exception:
             # The reconciler completes the row from RQ's copy of the result.
@@ -267,6 +353,7 @@ def forget_inherited_connections() -> None:
         if conn.connection is not None:
             _inherited.append(conn.connection)
             conn.connection = None
+    completions.forget()
     if _handoff is not None and _handoff.read_fd >= 0:
         os.close(_handoff.read_fd)
         _handoff.read_fd = -1
@@ -329,7 +416,7 @@ def run_tracked(spec: TaskSpec, background_job_id: str | None, kwargs: dict[str,
         services.background_job_record_failure(job_id=row.job_id, error=message, final=final)
         raise
     if handoff is None or not handoff.send(result, context.reported):
-        services.background_job_mark_completed(job_id=row.job_id, result=result, progress=context.reported)
+        completions.record(services.Completion(job_id=row.job_id, result=result, progress=context.reported))
     logger.info(
         "[queue %s] job %s (%s) completed in %.2f s",
         queue,

@@ -12,6 +12,9 @@ import functools
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import django_rq
 import django_rq.queues
@@ -172,16 +175,50 @@ def background_job_create_running(*, job_type: str, rq_job_id: str, queue: str, 
     )
 
 
-def background_job_start_running(*, job_id) -> BackgroundJob | None:
+@dataclass(frozen=True)
+class Completion:
+    """A job's successful outcome, not yet written to its row (see `jobs.runner.completions`)."""
+
+    job_id: Any
+    result: Any
+    #: The last (processed, total) the job reported; progress writes are rate-limited.
+    progress: tuple[int, int] | None = None
+    finished_at: datetime = field(default_factory=timezone.now)
+
+    @property
+    def total(self) -> int | None:
+        return None if self.progress is None else max(0, int(self.progress[1]))
+
+
+def background_job_start_running(*, job_id, completing: Completion | None = None) -> BackgroundJob | None:
     """queued → running and return the row, in one statement; None when not queued.
 
     The worker's hot path: `UPDATE ... RETURNING` (compiled once, see
     `jobs.hotpath`) replaces the conditional UPDATE plus the SELECT that loads
     the row. The user is not joined; `row.user` loads it when a task asks.
     Databases without RETURNING fall back to the two statements.
+
+    `completing`: the previous job's completion, which a worker holds until
+    its next claim; on PostgreSQL both go in one statement (one round trip
+    instead of two per job), elsewhere it is written first.
     """
     now = timezone.now()
-    if hotpath.supported(router.db_for_write(BackgroundJob)):
+    alias = router.db_for_write(BackgroundJob)
+    if completing is not None and completing.job_id != job_id and hotpath.can_complete_then_claim(alias):
+        completed, row = hotpath.complete_then_claim(
+            completed_job_id=completing.job_id,
+            result=completing.result,
+            total=completing.total,
+            completed_at=completing.finished_at,
+            job_id=job_id,
+            now=now,
+        )
+        if not completed:
+            _completion_not_recorded(completing.job_id)
+        return row
+    if completing is not None:
+        background_job_record_completion(completing)
+    if hotpath.supported(alias):
         return hotpath.claim(job_id=job_id, now=now)
     rows = BackgroundJob.objects.filter(pk=job_id, status=JobStatus.QUEUED)
     changed = rows.update(
@@ -228,20 +265,26 @@ def background_job_mark_completed(*, job_id, result, progress: tuple[int, int] |
     Progress writes are rate-limited (JOBS_PROGRESS_INTERVAL_MS), so the final
     figures arrive here rather than in a write of their own.
     """
-    now = timezone.now()
-    total = None if progress is None else max(0, int(progress[1]))
+    return background_job_record_completion(Completion(job_id=job_id, result=result, progress=progress))
+
+
+def background_job_record_completion(completion: Completion) -> bool:
+    """Write a `Completion` (running → completed, stamped with when the job finished)."""
     if hotpath.supported(router.db_for_write(BackgroundJob)):
-        changed = hotpath.complete(job_id=job_id, result=result, total=total, now=now)
+        changed = hotpath.complete(
+            job_id=completion.job_id, result=completion.result, total=completion.total, now=completion.finished_at
+        )
     else:
-        changed = BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-            **_completed_values(result, total=total, now=now)
+        changed = BackgroundJob.objects.filter(pk=completion.job_id, status=JobStatus.RUNNING).update(
+            **_completed_values(completion.result, total=completion.total, now=completion.finished_at)
         )
     if not changed:
-        logger.warning(
-            "Job %s finished, but its row was no longer running; result not recorded",
-            job_id,
-        )
+        _completion_not_recorded(completion.job_id)
     return changed == 1
+
+
+def _completion_not_recorded(job_id) -> None:
+    logger.warning("Job %s finished, but its row was no longer running; result not recorded", job_id)
 
 
 def background_job_record_failure(*, job_id, error: str, final: bool, rq_job_id: str | None = None) -> bool:

@@ -5,6 +5,12 @@ do (so an operator sees at once that API and worker agree), a handler for a
 work-horse killed from outside (OOM killer, `kill -9`), which RQ reports without
 running any callback, and the row's claim and completion written by this main
 process on its long-lived database connection (`jobs.runner.ForkHandoff`).
+`ScribesSimpleWorker` is the same worker without the fork.
+
+Both hold a job's completion until the next claim, which writes both in one
+statement (`jobs.runner.CompletionHold`); the loop below writes it on its own
+whenever no claim follows at once: before a blocking wait, before a job without
+a row, on suspension and at shutdown.
 
 Stopping a worker: send SIGTERM to the worker's main process only. RQ treats
 the first SIGTERM as a warm shutdown: the current job finishes, no new one
@@ -27,9 +33,10 @@ from django.db import close_old_connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq import Worker, worker_registration
+from rq import SimpleWorker, Worker, worker_registration
 from rq.job import JobStatus
 from rq.utils import now, utcformat
+from rq.worker import WorkerStatus
 
 from jobs import rqkeys, runner, services
 from jobs.registry import all_tasks
@@ -81,7 +88,9 @@ def warm_up() -> None:
         logger.exception("Embedder warm-up failed")
 
 
-class ScribesWorker(Worker):
+class ScribesWorkerMixin:
+    """What every Scribes worker adds to RQ's loop, forking or not (see the module doc)."""
+
     def __init__(self, *args, **kwargs):
         # A busy worker heart-beats every job_monitoring_interval seconds; the
         # reconciler calls a worker dead when its heartbeat is older than that
@@ -90,7 +99,26 @@ class ScribesWorker(Worker):
         super().__init__(*args, **kwargs)
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
-        """Dequeue, surviving a wrong-typed key: quarantine it and keep serving.
+        """Dequeue; a held completion rides on the next claim, or is written before waiting.
+
+        With a completion held (`jobs.runner.CompletionHold`) the queue is first
+        polled without blocking: a job waiting there is claimed in the same
+        statement that writes the completion. Only when there is none is the
+        completion written on its own, before the blocking wait.
+        """
+        if runner.completions.held is not None and self.should_run_maintenance_tasks:
+            runner.completions.flush()  # maintenance may take a while before the dequeue
+        if runner.completions.held is not None:
+            result = self._dequeue(None, max_idle_time)
+            if result is not None:
+                return result
+            runner.completions.flush()
+            if timeout is None:
+                return None  # burst mode: the queue is empty
+        return self._dequeue(timeout, max_idle_time)
+
+    def _dequeue(self, timeout, max_idle_time):
+        """RQ's dequeue, surviving a wrong-typed key: quarantine it and keep serving.
 
         RQ's loop ends the worker on any unexpected Redis error, so one key
         corrupted by a raw LPUSH/SET would stop all processing (the old WRONGTYPE
@@ -161,6 +189,40 @@ class ScribesWorker(Worker):
             job.save()
             self.log.warning("Worker %s: restored the record of running job %s", self.name, job.id)
 
+    def bootstrap(self, *args, **kwargs):
+        super().bootstrap(*args, **kwargs)
+        for line in banner_lines(self.queue_names()):
+            self.log.info(line)
+        warm_up()
+        runner.completions.start()
+
+    def teardown(self):
+        runner.completions.stop()
+        super().teardown()
+
+    def set_state(self, state, pipeline=None):
+        # A suspended worker takes no job, so no claim would carry a held completion.
+        if state == WorkerStatus.SUSPENDED:
+            runner.completions.flush()
+        super().set_state(state, pipeline)
+
+    def execute_job(self, job, queue):
+        # A job with no row to claim cannot carry the held completion; it may
+        # also be the reconciler, which must see the row completed.
+        if not (job.meta or {}).get("background_job_id"):
+            runner.completions.flush()
+        super().execute_job(job, queue)
+
+
+class ScribesSimpleWorker(ScribesWorkerMixin, SimpleWorker):
+    """Runs jobs in the worker process itself (`rqworker --worker-class jobs.worker.ScribesSimpleWorker`).
+
+    For platforms without fork() and for debugging. A job cannot be killed on
+    timeout from outside, and a crash in a job ends the worker.
+    """
+
+
+class ScribesWorker(ScribesWorkerMixin, Worker):
     def maintain_heartbeats(self, job, execution):
         """RQ's heart-beat while a horse works, surviving Redis going away meanwhile.
 
@@ -181,12 +243,6 @@ class ScribesWorker(Worker):
             return
         if not registered:
             self._register_again(self.job_monitoring_interval + 60, job=job)
-
-    def bootstrap(self, *args, **kwargs):
-        super().bootstrap(*args, **kwargs)
-        for line in banner_lines(self.queue_names()):
-            self.log.info(line)
-        warm_up()
 
     def execute_job(self, job, queue):
         """Claim the job's row here, fork the horse, and record its completion here.

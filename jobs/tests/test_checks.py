@@ -55,6 +55,10 @@ def test_bad_redis_scheme_is_e004(settings):
 def test_plain_rq_worker_class_is_e005(settings):
     settings.RQ = {**settings.RQ, "WORKER_CLASS": "rq.Worker"}
     assert ids(checks.check_worker_class(None)) == ["jobs.E005"]
+    settings.RQ = {**settings.RQ, "WORKER_CLASS": "rq.SimpleWorker"}
+    assert ids(checks.check_worker_class(None)) == ["jobs.E005"]
+    settings.RQ = {**settings.RQ, "WORKER_CLASS": "jobs.worker.ScribesSimpleWorker"}
+    assert ids(checks.check_worker_class(None)) == []
     settings.RQ = {**settings.RQ, "WORKER_CLASS": "no.such.Worker"}
     assert ids(checks.check_worker_class(None)) == ["jobs.E005"]
 
