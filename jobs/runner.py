@@ -159,7 +159,9 @@ class CompletionHold:
         return self._held
 
     def record(self, completion: services.Completion) -> None:
-        if not self.enabled:
+        if not self.enabled or not _storable(completion.result):
+            # Written now; a result the row cannot store fails this job, as it
+            # must, instead of the next job's claim.
             services.background_job_record_completion(completion)
             return
         self.flush()  # never two held: the previous one had no claim to ride on
@@ -173,17 +175,8 @@ class CompletionHold:
     def flush(self) -> None:
         """Write the held completion now; a failure is logged and left to the reconciler."""
         held = self.take()
-        if held is None:
-            return
-        try:
-            _drop_unusable_connections()
-            services.background_job_record_completion(held)
-        except Exception:
-            logger.exception(
-                "Could not record the completion of job %s; the reconciler completes it from RQ's result",
-                held.job_id,
-            )
-            close_old_connections()
+        if held is not None:
+            _write_or_log(held)
 
     def start(self) -> None:
         self.enabled = True
@@ -201,19 +194,44 @@ class CompletionHold:
 completions = CompletionHold()
 
 
+def _write_or_log(completion: services.Completion) -> None:
+    try:
+        _drop_unusable_connections()
+        services.background_job_record_completion(completion)
+    except Exception:
+        logger.exception(
+            "Could not record the completion of job %s; the reconciler completes it from RQ's result",
+            completion.job_id,
+        )
+        close_old_connections()
+
+
+def _storable(result: Any) -> bool:
+    try:
+        json.dumps(result, cls=RESULT_ENCODER)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _claim(background_job_id: str) -> tuple[BackgroundJob | None, str]:
     """queued → running (writing a held completion along); (row, "") when claimed, else (None, the status)."""
     completing = completions.take()
     try:
         row = services.background_job_start_running(job_id=background_job_id, completing=completing)
     except Exception:
-        if completing is not None:
-            logger.error(
-                "The completion of job %s was not recorded with the next claim; the reconciler completes it "
-                "from RQ's result",
-                completing.job_id,
-            )
-        raise
+        if completing is None:
+            raise
+        # Whatever the combined statement hit, it must not fail this job for
+        # the previous one: write them apart, each failing on its own.
+        logger.warning(
+            "Claim of job %s carrying the completion of job %s failed; writing them separately",
+            background_job_id,
+            completing.job_id,
+            exc_info=True,
+        )
+        _write_or_log(completing)
+        row = services.background_job_start_running(job_id=background_job_id)
     if row is not None:
         return row, ""
     current = BackgroundJob.objects.filter(pk=background_job_id).values_list("status", flat=True).first()

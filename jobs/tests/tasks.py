@@ -67,3 +67,9 @@ def db_free_task(job, *, size: int = 0):
 
     job.progress(3, 3)
     return {"horse_connected": connections["default"].connection is not None, "pad": "x" * size}
+
+
+@tracked_task("test_unstorable")
+def unstorable_task(job):
+    # A result JSON cannot hold: the job must fail, not the claim of the next one.
+    return {"ids": {1, 2}}

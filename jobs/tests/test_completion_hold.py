@@ -113,6 +113,33 @@ def test_a_flush_that_fails_is_logged_and_left_to_the_reconciler(user, monkeypat
     assert f"Could not record the completion of job {row.pk}" in caplog.text
 
 
+def test_a_claim_whose_carried_completion_fails_writes_them_apart(user, monkeypatch, caplog):
+    finished, queued = _row(user=user), _row(user=user, status=JobStatus.QUEUED)
+    original = services.background_job_start_running
+
+    def combined_fails(*, job_id, completing=None):
+        if completing is not None:
+            raise OperationalError("statement failed")
+        return original(job_id=job_id)
+
+    monkeypatch.setattr(services, "background_job_start_running", combined_fails)
+    runner.completions.start()
+    runner.completions.record(Completion(job_id=finished.pk, result={"n": 1}))
+    with caplog.at_level(logging.WARNING, logger="jobs.runner"):
+        row, skipped = runner._claim(str(queued.pk))
+    assert row.pk == queued.pk and skipped == ""
+    assert _reload(finished).status == JobStatus.COMPLETED
+    assert "writing them separately" in caplog.text
+
+
+def test_a_result_the_row_cannot_store_fails_its_own_job_not_the_next(redis_conn, user):
+    bad = background_job_start(job_type="test_unstorable", user=user)
+    good = background_job_start(job_type="test_db_free", user=user)
+    work_burst(worker_class=ScribesSimpleWorker)
+    assert _reload(bad).status == JobStatus.FAILED and "JSON serializable" in _reload(bad).error_message
+    assert _reload(good).status == JobStatus.COMPLETED
+
+
 # --- the worker loop -------------------------------------------------------------------------
 
 
