@@ -9,10 +9,30 @@ def raw_noop(n: int = 0):
     return n
 
 
-def raw_one_round_trip(n: int = 0):
+def raw_one_read(n: int = 0):
     """A raw job that makes one database round trip: the least any database-tracked job pays."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
+    return n
+
+
+def raw_one_write(n: int = 0, job_id: str = ""):
+    """A raw job that makes one small UPDATE by primary key, committed asynchronously as the claim is.
+
+    The least a tracked job writes: the claim changes its row before the body runs.
+    """
+    from django.utils import timezone
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE jobs_backgroundjob SET updated_at = %s WHERE job_id = %s"
+            + (
+                " AND set_config('synchronous_commit', 'off', true) = 'off'"
+                if connection.vendor == "postgresql"
+                else ""
+            ),
+            [timezone.now(), job_id],
+        )
     return n
 
 

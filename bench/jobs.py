@@ -1,7 +1,7 @@
 """Job-core overhead against raw RQ, measured in one run on the same Redis and database.
 
 * Worker throughput: N tracked no-op jobs (row → running → progress → completed)
-  vs. N raw RQ no-op jobs, same worker class (forking ScribesWorker, SimpleWorker),
+  vs. N raw RQ no-op jobs, same worker class (forking ScribesWorker, ScribesSimpleWorker),
   N = 2,000 (quick: 200). Target: tracked ≥ 0.80 × raw.
 * Redis per job, ours vs raw (target ≤ raw + 4). Round trips are counted client
   side: `send_packed_command` of redis-py's connection class is wrapped with a
@@ -18,6 +18,8 @@
   GET /notes?page_size=1 (auth + one list query).
 * Scaling: forking workers (1, then 2 processes, forked from a parent that loaded
   the model as `rqworker` does) draining one queue; jobs/s and speed-up.
+* Floors: raw jobs that make one database read, or one small UPDATE, against raw
+  no-op jobs: what the least possible tracking costs on this machine.
 
 Profile (pyinstrument, SimpleWorker, 300 tracked no-op jobs, SQLite): before,
 tracked/raw = 0.12-0.16 (35 vs 285 jobs/s). Per job, run_tracked spent ~6.9 ms:
@@ -54,6 +56,27 @@ written at most every JOBS_PROGRESS_INTERVAL_MS (a no-op job writes none):
 job (claim before the body, completion after), ~1-1.8 ms in the worker loop on
 this VM, against a raw job of 4-6.5 ms. Both kinds now run in alternating rounds
 (the same machine drifts ±15% within a minute).
+
+Third profile (2026-11-29, session 3, PostgreSQL; timers and CPU clocks around
+each step, cProfile with a CPU clock, raw and tracked runs diffed). A Scribes
+worker now holds a completion until its next claim and sends both as one
+statement (`jobs.runner.CompletionHold`): one statement per tracked job. Rows
+"SimpleWorker" now run `ScribesSimpleWorker` for raw and tracked alike: its
+heartbeat is one pipeline, so a raw job makes 14.1 Redis round trips instead
+of rq.SimpleWorker's 20.1 and runs ~20% faster, which the tracked job must
+match. Tracked throughput rose ~15% (rq.SimpleWorker without the hold: 135
+jobs/s; ScribesSimpleWorker: 148-187), the ratio stayed 0.61-0.75 between runs.
+Why, measured in the same runs: the two floor rows are raw jobs that make one
+`SELECT 1` (0.88-0.95 of raw) or one small UPDATE by primary key, committed
+asynchronously like the claim (0.76-0.79). A tracked job must write its row
+before the body (the claim is the guard against running a cancelled row), so
+on this 2-core VM the target is below the cost of a single write per job. The
+same claim costs 0.41 ms in a tight loop, 0.67-0.82 ms after a 3 ms pause and
+1.1-1.6 ms between RQ's Redis calls (cold caches; PostgreSQL's backend competes
+with Redis for the second core). Tried and dropped: claiming on a helper thread
+while RQ prepares the job (GIL hand-offs: 0.69-0.78) and sending the claim in
+psycopg pipeline mode at dequeue time, read when the job starts (0.70-0.75; it
+also bypasses Django's cursor and its error wrapping). Neither beats the floor.
 
 `python -m bench.jobs [--quick]`
 """
@@ -116,11 +139,11 @@ def _run_worker(worker_class, queue_name: str) -> float:
     return time.perf_counter() - started
 
 
-def _fill_raw(connection, queue, n: int, function=None) -> None:
+def _fill_raw(connection, queue, n: int) -> None:
     from bench._tasks import raw_noop
 
     connection.flushdb()
-    queue.enqueue_many([queue.prepare_data(function or raw_noop, kwargs={"n": i}) for i in range(n)])
+    queue.enqueue_many([queue.prepare_data(raw_noop, kwargs={"n": i}) for i in range(n)])
 
 
 def _fill_tracked(connection, n: int) -> None:
@@ -153,19 +176,35 @@ def _worker_round(connection, queue, trips, n: int, worker_class, tracked: bool)
     return {"jobs": n, "seconds": seconds, "commands": commands, "round_trips": round_trips}
 
 
-def _round_trip_floor(connection, queue, n: int, rounds: int, worker_class) -> dict[bool, dict]:
-    """Raw no-op jobs against raw jobs that make one `SELECT 1` each, alternating.
+def _floors(connection, queue, n: int, rounds: int, worker_class) -> dict[str, dict[bool, dict]]:
+    """Raw no-op jobs against raw jobs that make one database read, then one write, alternating.
 
-    What a single database round trip per job costs in the worker loop on this
-    machine: the floor under any tracking that writes the row before the body.
+    What one round trip, and one small UPDATE, per job cost in the worker loop
+    on this machine: the floor under any tracking that writes the row before
+    the body (a tracked job makes one statement per job).
     """
-    from bench._tasks import raw_one_round_trip
+    from bench._tasks import raw_noop, raw_one_read, raw_one_write
+    from jobs.models import BackgroundJob
 
-    def run_round(jobs: int, with_round_trip: bool) -> dict:
-        _fill_raw(connection, queue, jobs, raw_one_round_trip if with_round_trip else None)
-        return {"jobs": jobs, "seconds": _run_worker(worker_class, queue.name)}
+    BackgroundJob.objects.all().delete()
+    row = BackgroundJob.objects.create(job_type="bench_noop", queue=queue.name, rq_job_id="floor")
+    floors = {}
+    for name, function, kwargs in (
+        ("read", raw_one_read, {}),
+        ("write", raw_one_write, {"job_id": str(row.job_id)}),
+    ):
 
-    return _interleaved(run_round, n, rounds)
+        def run_round(jobs: int, with_statement: bool, function=function, kwargs=kwargs) -> dict:
+            connection.flushdb()
+            if with_statement:
+                data = [queue.prepare_data(function, kwargs={"n": i, **kwargs}) for i in range(jobs)]
+            else:
+                data = [queue.prepare_data(raw_noop, kwargs={"n": i}) for i in range(jobs)]
+            queue.enqueue_many(data)
+            return {"jobs": jobs, "seconds": _run_worker(worker_class, queue.name)}
+
+        floors[name] = _interleaved(run_round, n, rounds)
+    return floors
 
 
 def _interleaved(run_round, n: int, rounds: int) -> dict[bool, dict]:
@@ -403,17 +442,18 @@ def run(quick: bool = False) -> list[dict]:
                     "target": "≤ raw + 4",
                 }
             )
-        floor = _round_trip_floor(connection, queue, n, rounds, ScribesSimpleWorker)
-        rows.append(
-            {
-                "benchmark": f"jobs: floor, raw jobs making one {db_name} round trip (SELECT 1) each, "
-                "ScribesSimpleWorker (jobs/s)",
-                "figure": f"{floor[True]['rate']:.0f} with SELECT 1",
-                "baseline": f"{floor[False]['rate']:.0f} raw RQ",
-                "ratio": f"{floor[True]['rate'] / floor[False]['rate']:.2f}",
-                "target": "report",
-            }
-        )
+        floors = _floors(connection, queue, n, rounds, ScribesSimpleWorker)
+        for name, what in (("read", "one round trip (SELECT 1)"), ("write", "one UPDATE by primary key")):
+            floor = floors[name]
+            rows.append(
+                {
+                    "benchmark": f"jobs: floor, raw jobs making {what} each, {db_name}, ScribesSimpleWorker (jobs/s)",
+                    "figure": f"{floor[True]['rate']:.0f} with the {name}",
+                    "baseline": f"{floor[False]['rate']:.0f} raw RQ",
+                    "ratio": f"{floor[True]['rate'] / floor[False]['rate']:.2f}",
+                    "target": "report",
+                }
+            )
         # What the progress interval saves: the same jobs with every progress call written.
         from django.test import override_settings
 
