@@ -66,17 +66,24 @@ heartbeat is one pipeline, so a raw job makes 14.1 Redis round trips instead
 of rq.SimpleWorker's 20.1 and runs ~20% faster, which the tracked job must
 match. Tracked throughput rose ~15% (rq.SimpleWorker without the hold: 135
 jobs/s; ScribesSimpleWorker: 148-187), the ratio stayed 0.61-0.75 between runs.
-Why, measured in the same runs: the two floor rows are raw jobs that make one
+Why, measured in the same runs: the floor rows are raw jobs that make one
 `SELECT 1` (0.88-0.95 of raw) or one small UPDATE by primary key, committed
-asynchronously like the claim (0.76-0.79). A tracked job must write its row
-before the body (the claim is the guard against running a cancelled row), so
-on this 2-core VM the target is below the cost of a single write per job. The
-same claim costs 0.41 ms in a tight loop, 0.67-0.82 ms after a 3 ms pause and
-1.1-1.6 ms between RQ's Redis calls (cold caches; PostgreSQL's backend competes
-with Redis for the second core). Tried and dropped: claiming on a helper thread
+asynchronously like the claim (0.76-0.85). A tracked job must write its row
+before the body (the claim is the guard against running a cancelled row); its
+one statement updates two rows whose status is indexed (no HOT update, eight
+index entries each) and takes 0.77 ms of server time per job inside the loop
+(log_min_duration_statement = 0; p90 1.0 ms) against 0.2-0.4 ms in a tight
+loop, and 1.5 ms as the worker sees it. The same claim costs 0.41 ms in a tight
+loop from the client, 0.67-0.82 ms after a 3 ms pause, 1.1-1.6 ms between RQ's
+Redis calls (cold caches; PostgreSQL's backend competes with Redis for the
+second core). Dropping the two redundant indexes (the user FK's, rq_job_id's
+LIKE index) changed nothing measurable. Tried and dropped: claiming on a helper thread
 while RQ prepares the job (GIL hand-offs: 0.69-0.78) and sending the claim in
 psycopg pipeline mode at dequeue time, read when the job starts (0.70-0.75; it
-also bypasses Django's cursor and its error wrapping). Neither beats the floor.
+also bypasses Django's cursor and its error wrapping). Left: server-side
+prepared statements for the two hot statements (planning is ~0.15 ms of the
+server time; psycopg's `prepare` needs server-side binding, which Django turns
+on only for every query, and pgbouncer in transaction mode needs care).
 
 `python -m bench.jobs [--quick]`
 """

@@ -204,7 +204,8 @@ def background_job_start_running(*, job_id, completing: Completion | None = None
     """
     now = timezone.now()
     alias = router.db_for_write(BackgroundJob)
-    if completing is not None and completing.job_id != job_id and hotpath.can_complete_then_claim(alias):
+    # The two never touch one row: one UPDATE wants it running, the other queued.
+    if completing is not None and hotpath.can_complete_then_claim(alias):
         completed, row = hotpath.complete_then_claim(
             completed_job_id=completing.job_id,
             result=completing.result,
