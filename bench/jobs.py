@@ -80,10 +80,11 @@ second core). Dropping the two redundant indexes (the user FK's, rq_job_id's
 LIKE index) changed nothing measurable. Tried and dropped: claiming on a helper thread
 while RQ prepares the job (GIL hand-offs: 0.69-0.78) and sending the claim in
 psycopg pipeline mode at dequeue time, read when the job starts (0.70-0.75; it
-also bypasses Django's cursor and its error wrapping). Left: server-side
-prepared statements for the two hot statements (planning is ~0.15 ms of the
-server time; psycopg's `prepare` needs server-side binding, which Django turns
-on only for every query, and pgbouncer in transaction mode needs care).
+also bypasses Django's cursor and its error wrapping). Measured and not
+shipped: the combined statement as a per-connection PREPARE/EXECUTE, +0.03
+(0.686 → 0.717, 0.666 → 0.696 in alternating runs); not worth breaking under
+pgbouncer's transaction pooling, where a prepared statement lives on another
+server connection.
 
 `python -m bench.jobs [--quick]`
 """
