@@ -217,8 +217,9 @@ class ScribesWorkerMixin:
 class ScribesSimpleWorker(ScribesWorkerMixin, SimpleWorker):
     """Runs jobs in the worker process itself (`rqworker --worker-class jobs.worker.ScribesSimpleWorker`).
 
-    For platforms without fork() and for debugging. A job cannot be killed on
-    timeout from outside, and a crash in a job ends the worker.
+    For platforms without fork() and for debugging. Jobs share the worker's
+    process: one that crashes it or is killed by the OOM killer takes the worker
+    down too (the reconciler then fails its row), and what a job leaks stays.
     """
 
 
