@@ -30,6 +30,7 @@ from django.db.models.expressions import Col
 from jobs.models import BackgroundJob, JobStatus
 
 _meta = BackgroundJob._meta
+_ATTNAMES = [field.attname for field in _meta.concrete_fields]
 
 #: Shortest JOB_RESULT_TTL for which the completion may commit asynchronously.
 RELAXED_COMPLETION_MIN_RESULT_TTL = 600
@@ -128,7 +129,7 @@ def _row(alias: str, values) -> BackgroundJob:
     for index, functions, expression in _converters(alias):
         for function in functions:
             values[index] = function(values[index], expression, connection)
-    return BackgroundJob.from_db(alias, [field.attname for field in _meta.concrete_fields], values)
+    return BackgroundJob.from_db(alias, _ATTNAMES, values)
 
 
 def _claim_params(connection, job_id, now) -> list:

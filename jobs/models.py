@@ -1,5 +1,6 @@
 """BackgroundJob: the database mirror of every RQ job, and its audit trail."""
 
+import json
 import uuid
 
 from django.conf import settings
@@ -88,6 +89,15 @@ class BackgroundJob(models.Model):
 #: How result_data is encoded: the worker's pipe hand-off and the reconciler
 #: accept exactly the results the row can store.
 RESULT_ENCODER = BackgroundJob._meta.get_field("result_data").encoder
+
+
+def result_storable(value) -> bool:
+    """Whether `value` can be stored in result_data (JSON through RESULT_ENCODER)."""
+    try:
+        json.dumps(value, cls=RESULT_ENCODER)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 class BackgroundJobEvent(models.Model):

@@ -26,7 +26,6 @@ operators and with itself: the conditional UPDATEs decide who wins.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -40,7 +39,7 @@ from rq.job import Job
 from rq.utils import utcparse
 
 from jobs import services
-from jobs.models import ACTIVE_STATUSES, RESULT_ENCODER, BackgroundJob, JobStatus
+from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus, result_storable
 from jobs.registry import UnknownJobType, get_task
 from jobs.schedules import SCHEDULE_ID_PREFIX
 from jobs.selectors import rq_connection
@@ -127,9 +126,7 @@ def _kept_result(rq_job: Job) -> tuple[bool, object]:
     value = result.return_value
     if isinstance(value, dict) and set(value) == {"skipped"}:
         return False, None  # the runner declined the row: nothing ran
-    try:
-        json.dumps(value, cls=RESULT_ENCODER)  # storable in result_data as the worker would store it
-    except (TypeError, ValueError):
+    if not result_storable(value):  # as the worker would store it
         return False, None
     return True, value
 

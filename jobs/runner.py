@@ -35,7 +35,7 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from jobs import services
-from jobs.models import RESULT_ENCODER, BackgroundJob
+from jobs.models import RESULT_ENCODER, BackgroundJob, result_storable
 from jobs.registry import TaskSpec
 
 logger = logging.getLogger("jobs.runner")
@@ -159,7 +159,7 @@ class CompletionHold:
         return self._held
 
     def record(self, completion: services.Completion) -> None:
-        if not self.enabled or not _storable(completion.result):
+        if not self.enabled or not result_storable(completion.result):
             # Written now; a result the row cannot store fails this job, as it
             # must, instead of the next job's claim.
             services.background_job_record_completion(completion)
@@ -204,14 +204,6 @@ def _write_or_log(completion: services.Completion) -> None:
             completion.job_id,
         )
         close_old_connections()
-
-
-def _storable(result: Any) -> bool:
-    try:
-        json.dumps(result, cls=RESULT_ENCODER)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def _claim(background_job_id: str) -> tuple[BackgroundJob | None, str]:

@@ -260,17 +260,12 @@ def _completed_values(result, *, total: int | None, now) -> dict:
     }
 
 
-def background_job_mark_completed(*, job_id, result, progress: tuple[int, int] | None = None) -> bool:
-    """running → completed with the result; `progress` is the last (processed, total) reported.
+def background_job_record_completion(completion: Completion) -> bool:
+    """running → completed with the result, stamped with when the job finished.
 
     Progress writes are rate-limited (JOBS_PROGRESS_INTERVAL_MS), so the final
-    figures arrive here rather than in a write of their own.
+    figures (`completion.progress`) arrive here rather than in a write of their own.
     """
-    return background_job_record_completion(Completion(job_id=job_id, result=result, progress=progress))
-
-
-def background_job_record_completion(completion: Completion) -> bool:
-    """Write a `Completion` (running → completed, stamped with when the job finished)."""
     if hotpath.supported(router.db_for_write(BackgroundJob)):
         changed = hotpath.complete(
             job_id=completion.job_id, result=completion.result, total=completion.total, now=completion.finished_at

@@ -93,7 +93,7 @@ def test_progress_is_one_query(user, django_assert_num_queries):
 def test_late_finish_cannot_overwrite_a_failed_row(user):
     row = _running_row(user)
     services.background_job_mark_failed(jobs=BackgroundJob.objects.filter(pk=row.pk), reason="stuck", source="test")
-    assert services.background_job_mark_completed(job_id=row.pk, result={"late": True}) is False
+    assert services.background_job_record_completion(services.Completion(job_id=row.pk, result={"late": True})) is False
     row.refresh_from_db()
     assert row.status == JobStatus.FAILED
     assert row.result_data is None
