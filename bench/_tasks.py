@@ -23,14 +23,11 @@ def raw_one_write(n: int = 0, job_id: str = ""):
     """
     from django.utils import timezone
 
+    from jobs.hotpath import async_commit_term
+
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE jobs_backgroundjob SET updated_at = %s WHERE job_id = %s"
-            + (
-                " AND set_config('synchronous_commit', 'off', true) = 'off'"
-                if connection.vendor == "postgresql"
-                else ""
-            ),
+            f"UPDATE jobs_backgroundjob SET updated_at = %s WHERE job_id = %s{async_commit_term(connection)}",
             [timezone.now(), job_id],
         )
     return n

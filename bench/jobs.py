@@ -147,11 +147,12 @@ def _run_worker(worker_class, queue_name: str) -> float:
     return time.perf_counter() - started
 
 
-def _fill_raw(connection, queue, n: int) -> None:
+def _fill_raw(connection, queue, n: int, function=None, **kwargs) -> None:
+    """Empty Redis, then n raw jobs of `function` (default: the no-op) with `kwargs`."""
     from bench._tasks import raw_noop
 
     connection.flushdb()
-    queue.enqueue_many([queue.prepare_data(raw_noop, kwargs={"n": i}) for i in range(n)])
+    queue.enqueue_many([queue.prepare_data(function or raw_noop, kwargs={"n": i, **kwargs}) for i in range(n)])
 
 
 def _fill_tracked(connection, n: int) -> None:
@@ -191,7 +192,7 @@ def _floors(connection, queue, n: int, rounds: int, worker_class) -> dict[str, d
     on this machine: the floor under any tracking that writes the row before
     the body (a tracked job makes one statement per job).
     """
-    from bench._tasks import raw_noop, raw_one_read, raw_one_write
+    from bench._tasks import raw_one_read, raw_one_write
     from jobs.models import BackgroundJob
 
     BackgroundJob.objects.all().delete()
@@ -203,12 +204,10 @@ def _floors(connection, queue, n: int, rounds: int, worker_class) -> dict[str, d
     ):
 
         def run_round(jobs: int, with_statement: bool, function=function, kwargs=kwargs) -> dict:
-            connection.flushdb()
             if with_statement:
-                data = [queue.prepare_data(function, kwargs={"n": i, **kwargs}) for i in range(jobs)]
+                _fill_raw(connection, queue, jobs, function, **kwargs)
             else:
-                data = [queue.prepare_data(raw_noop, kwargs={"n": i}) for i in range(jobs)]
-            queue.enqueue_many(data)
+                _fill_raw(connection, queue, jobs)
             return {"jobs": jobs, "seconds": _run_worker(worker_class, queue.name)}
 
         floors[name] = _interleaved(run_round, n, rounds)

@@ -36,7 +36,7 @@ _ATTNAMES = [field.attname for field in _meta.concrete_fields]
 RELAXED_COMPLETION_MIN_RESULT_TTL = 600
 
 
-def _relaxed(connection) -> str:
+def async_commit_term(connection) -> str:
     """A WHERE term that turns off synchronous_commit for this statement's transaction.
 
     Evaluated for the one row the primary key finds, and always true; no extra
@@ -70,7 +70,7 @@ def _claim_sql(alias: str, relaxed: bool = True) -> str:
         f"UPDATE {connection.ops.quote_name(_meta.db_table)} SET {column['status']} = %s, "
         f"{column['started_at']} = %s, {column['completed_at']} = NULL, "
         f"{column['attempts']} = {column['attempts']} + 1, {column['updated_at']} = %s "
-        f"WHERE {column['job_id']} = %s AND {column['status']} = %s{_relaxed(connection) if relaxed else ''} "
+        f"WHERE {column['job_id']} = %s AND {column['status']} = %s{async_commit_term(connection) if relaxed else ''} "
         f"RETURNING {', '.join(column[field.name] for field in _meta.concrete_fields)}"
     )
 
@@ -88,7 +88,7 @@ def _complete_sql(alias: str, with_counts: bool, relaxed: bool) -> str:
         f"UPDATE {connection.ops.quote_name(_meta.db_table)} SET {column['status']} = %s, "
         f"{column['result_data']} = %s, {column['progress_percent']} = 100, {column['error_message']} = '', "
         f"{column['completed_at']} = %s, {column['updated_at']} = %s, {counts} "
-        f"WHERE {column['job_id']} = %s AND {column['status']} = %s{_relaxed(connection) if relaxed else ''}"
+        f"WHERE {column['job_id']} = %s AND {column['status']} = %s{async_commit_term(connection) if relaxed else ''}"
     )
 
 
