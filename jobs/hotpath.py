@@ -16,15 +16,23 @@ queued or running. RQ holds the truth meanwhile, and the reconciler repairs
 exactly that: a lost claim or completion is completed from the result RQ keeps
 (`jobs.reconciler`). So the completion is relaxed only while RQ keeps results
 long enough for the reconciler to find them (JOB_RESULT_TTL ≥ 10 minutes).
+
+On PostgreSQL they also run as prepared statements (`_executed`): psycopg
+prepares each on the worker's connection after `prepare_threshold` runs
+(DATABASE_PREPARED_STATEMENTS in settings), so PostgreSQL plans it once per
+connection instead of once per job.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, router
+from django.db import DatabaseError, connections, router
 from django.db.models.expressions import Col
 
 from jobs.models import BackgroundJob, JobStatus
@@ -45,6 +53,99 @@ def async_commit_term(connection) -> str:
     if connection.vendor != "postgresql":
         return ""
     return " AND set_config('synchronous_commit', 'off', true) = 'off'"
+
+
+logger = logging.getLogger("jobs.hotpath")
+
+#: SQLSTATEs of a prepared statement that the server no longer has, or already
+#: has under that name (a pooler ran it on another server connection), or whose
+#: result columns a migration changed. The statement did nothing; it is safe to
+#: send again unprepared.
+LOST_PREPARED_STATEMENT = {"26000", "42P05", "0A000"}
+
+#: Set once a prepared statement was lost: this process sends its statements
+#: unprepared from then on.
+_unprepared = False
+
+
+def _cursor(connection):
+    """Django's cursor, except on PostgreSQL, where it binds parameters on the server.
+
+    Django's psycopg cursor binds on the client: psycopg quotes every value
+    into the SQL text in Python, and PostgreSQL parses and plans that text on
+    every call. A server-binding cursor sends the same text with the values
+    apart, so psycopg prepares it once per connection (from the
+    `prepare_threshold`-th run; never when that is None), and later calls only
+    bind and execute (bench/jobs.py, fourth profile). It is built as Django's
+    `create_cursor` builds one and wrapped as Django wraps it, so errors are
+    Django's and queries are logged and counted like any other.
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, Format, ServerBindingCursor, register_tzloader
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    if _unprepared:
+        connection.connection.prepare_threshold = None
+    cursor = ServerBindingCursor(connection.connection)
+    if connection.timezone != connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
+        register_tzloader(connection.timezone, cursor)
+    if connection.queries_logged:
+        return _server_bound_debug_cursor_class()(cursor, connection)
+    return connection.make_cursor(cursor)
+
+
+@functools.cache
+def _server_bound_debug_cursor_class():
+    from django.db.backends.postgresql.base import CursorDebugWrapper
+    from django.db.backends.utils import CursorWrapper
+
+    class ServerBoundDebugCursor(CursorDebugWrapper):
+        """Logs a statement with its values, as Django does under server-side binding.
+
+        Django's debug cursor logs psycopg's last query text, which holds
+        placeholders, and nothing at all for a prepared statement.
+        """
+
+        def execute(self, sql, params=None):
+            try:
+                logged = self.db.ops.compose_sql(sql, params)
+            except Exception:  # a value psycopg cannot quote: log the text alone
+                logged = sql
+            with self.debug_sql(logged, params):
+                return CursorWrapper.execute(self, sql, params)
+
+    return ServerBoundDebugCursor
+
+
+def _lost_prepared_statement(exc: DatabaseError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) in LOST_PREPARED_STATEMENT
+
+
+@contextmanager
+def _executed(connection, sql: str, params: list) -> Iterator[Any]:
+    """A cursor that has run `sql`; a lost prepared statement is logged, then sent unprepared."""
+    global _unprepared
+    with _cursor(connection) as cursor:
+        try:
+            cursor.execute(sql, params)
+        except DatabaseError as exc:
+            if connection.in_atomic_block or not _lost_prepared_statement(exc):
+                raise
+            _unprepared = True
+            logger.warning(
+                "PostgreSQL lost a prepared statement of the job hot path (%s). A connection pooler in "
+                "transaction mode without prepared-statement support (pgbouncer before 1.21, or "
+                "max_prepared_statements = 0) runs each statement on another server connection; a migration "
+                "can also change a statement's columns under a running worker. This process now sends its "
+                "statements unprepared. Set DATABASE_PREPARED_STATEMENTS=0 if a pooler is the cause.",
+                str(exc).strip(),
+            )
+            connection.connection.prepare_threshold = None
+            cursor.execute(sql, params)
+        yield cursor
 
 
 def _database() -> str:
@@ -165,8 +266,7 @@ def claim(*, job_id, now) -> BackgroundJob | None:
     """queued → running (attempts + 1) and return the row; None when the row is not queued."""
     alias = _database()
     connection = connections[alias]
-    with connection.cursor() as cursor:
-        cursor.execute(_claim_sql(alias), _claim_params(connection, job_id, now))
+    with _executed(connection, _claim_sql(alias), _claim_params(connection, job_id, now)) as cursor:
         values = cursor.fetchone()
         # SQLite commits an UPDATE ... RETURNING once the statement is stepped to its end.
         cursor.fetchall()
@@ -180,11 +280,11 @@ def complete(*, job_id, result: Any, total: int | None, now) -> int:
     """
     alias = _database()
     connection = connections[alias]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _complete_sql(alias, total is not None, _completion_relaxed()),
-            _complete_params(connection, job_id, result, total, now),
-        )
+    with _executed(
+        connection,
+        _complete_sql(alias, total is not None, _completion_relaxed()),
+        _complete_params(connection, job_id, result, total, now),
+    ) as cursor:
         return cursor.rowcount
 
 
@@ -201,7 +301,7 @@ def complete_then_claim(
     connection = connections[alias]
     params = _complete_params(connection, completed_job_id, result, total, completed_at)
     params += _claim_params(connection, job_id, now)
-    with connection.cursor() as cursor:
-        cursor.execute(_complete_then_claim_sql(alias, total is not None, _completion_relaxed()), params)
+    sql = _complete_then_claim_sql(alias, total is not None, _completion_relaxed())
+    with _executed(connection, sql, params) as cursor:
         completed, *values = cursor.fetchone()
     return completed, None if values[0] is None else _row(alias, values)

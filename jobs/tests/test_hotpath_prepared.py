@@ -1,0 +1,131 @@
+"""On PostgreSQL the worker's claim and completion run as prepared statements, and survive losing them."""
+
+import logging
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from jobs import hotpath, services
+from jobs.models import BackgroundJob, JobStatus
+from jobs.services import Completion
+from scribes import queues
+
+# Autocommit, as in the worker: a lost statement is sent again only outside a transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's (SQLite caches its own)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_connection():
+    """A new server session per test (no prepared statements yet), and preparing back on afterwards."""
+    connection.close()
+    yield
+    hotpath._unprepared = False
+    connection.close()
+
+
+def _queued(n: int) -> list[BackgroundJob]:
+    return [BackgroundJob.objects.create(job_type="test_progress", queue=queues.DEFAULT) for _ in range(n)]
+
+
+def _work_through(rows: list[BackgroundJob]) -> None:
+    """Claim each row while completing the one before, as a busy worker does."""
+    previous = None
+    for row in rows:
+        completing = None if previous is None else Completion(job_id=previous.pk, result={"n": 1}, progress=None)
+        previous = services.background_job_start_running(job_id=row.pk, completing=completing)
+        assert previous is not None
+    services.background_job_record_completion(Completion(job_id=previous.pk, result={"n": 1}, progress=None))
+
+
+def _prepared() -> list[tuple[str, int]]:
+    """The statements this session has prepared, with how often each ran on a plan of its own or the generic one."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        return cursor.fetchall()
+
+
+@postgresql_only
+def test_the_claim_and_completion_run_prepared_while_the_orm_is_untouched():
+    rows = _queued(8)
+    with CaptureQueriesContext(connection) as captured:
+        _work_through(rows)
+    # Still Django's cursor: each statement is logged and counted.
+    assert sum("jobs_backgroundjob" in query["sql"] for query in captured.captured_queries) == len(rows) + 1
+    prepared = _prepared()
+    combined = [runs for statement, runs in prepared if statement.startswith("WITH done AS (UPDATE")]
+    # psycopg prepares from the prepare_threshold-th run (5) on.
+    assert combined and combined[0] >= len(rows) - 1 - 5
+    assert all("jobs_backgroundjob" in statement for statement, _ in prepared)
+    for _ in range(6):  # the ORM binds on the client: never prepared, however often it runs
+        list(BackgroundJob.objects.filter(status=JobStatus.COMPLETED))
+    assert len(_prepared()) == len(prepared)
+    assert set(BackgroundJob.objects.values_list("status", flat=True)) == {JobStatus.COMPLETED}
+
+
+@postgresql_only
+def test_with_prepared_statements_off_nothing_is_prepared():
+    connection.settings_dict["OPTIONS"]["prepare_threshold"] = None
+    try:
+        _work_through(_queued(8))
+        assert _prepared() == []
+    finally:
+        connection.settings_dict["OPTIONS"]["prepare_threshold"] = 5
+    assert set(BackgroundJob.objects.values_list("status", flat=True)) == {JobStatus.COMPLETED}
+
+
+@postgresql_only
+def test_a_lost_prepared_statement_is_logged_and_the_worker_goes_on_unprepared(caplog):
+    first, second = _queued(8), _queued(8)
+    _work_through(first)
+    assert _prepared()
+    # What a transaction-mode pooler does: the next statement lands on a
+    # server session that never saw psycopg's PREPARE (psycopg is not told).
+    connection.connection.pgconn.exec_(b"DEALLOCATE ALL")
+    with caplog.at_level(logging.WARNING, logger="jobs.hotpath"):
+        _work_through(second)
+    assert set(BackgroundJob.objects.values_list("status", flat=True)) == {JobStatus.COMPLETED}
+    assert BackgroundJob.objects.filter(attempts=1).count() == len(first) + len(second)
+    warnings = [record.getMessage() for record in caplog.records if record.name == "jobs.hotpath"]
+    assert len(warnings) == 1 and "DATABASE_PREPARED_STATEMENTS=0" in warnings[0]
+    assert hotpath._unprepared
+    assert _prepared() == []
+    # A new connection of this process does not prepare either.
+    connection.close()
+    _work_through(_queued(8))
+    assert _prepared() == []
+
+
+@postgresql_only
+def test_inside_a_transaction_a_lost_prepared_statement_is_an_error():
+    from django.db import DatabaseError, transaction
+
+    rows = _queued(8)
+    for row in rows[:7]:
+        services.background_job_start_running(job_id=row.pk)  # the claim alone, prepared from the 5th
+    connection.connection.pgconn.exec_(b"DEALLOCATE ALL")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        services.background_job_start_running(job_id=rows[7].pk)
+    assert not hotpath._unprepared
+    assert BackgroundJob.objects.get(pk=rows[7].pk).status == JobStatus.QUEUED
+
+
+@pytest.mark.parametrize(("value", "threshold"), [("1", 5), ("0", None)])
+def test_database_prepared_statements_sets_psycopgs_threshold(subprocess_env, value, threshold):
+    env = {
+        **subprocess_env,
+        "DATABASE_URL": "postgres://u@db.internal:5432/scribes",
+        "DATABASE_PREPARED_STATEMENTS": value,
+    }
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(threshold)
