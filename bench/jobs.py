@@ -101,10 +101,18 @@ off for poolers that cannot keep them). tracked/raw in the rotating runs:
 client-side binding 0.69-0.71, server-side binding 0.75-0.77, prepared
 0.76-0.78. For scale in the same method: tracking with the statement replaced
 by nothing 0.96-0.98, by a `SELECT 1` 0.89-0.92, by one small UPDATE that
-PostgreSQL can make HOT 0.78-0.85. Measured and not shipped: dropping the
-three indexes that contain `status` makes both updates HOT, +0.02 (+0.04
-with fillfactor 80); but the reconciler's scan of active rows every minute,
-the admin's status filter and the metrics' failed-in-24-h count rely on them.
+PostgreSQL can make HOT 0.78-0.85. Each status change rewrote the row in all
+eight indexes; three were redundant (the user FK's, rq_job_id's LIKE index,
+(status, started_at)) and the dedupe index now holds active rows only
+(migration 0003, every query keeps its index; checked with EXPLAIN on 100,000
+rows): +0.02-0.04 in the same rotating runs (0.73-0.76 → 0.77-0.81). Tried
+and dropped: sending the claim at dequeue in psycopg pipeline mode and reading
+it when the job starts, so that PostgreSQL works while RQ talks to Redis:
+0.72-0.75 against 0.75-0.76 without (on two cores PostgreSQL and Redis
+compete for the same one). Measured and not shipped: dropping every index
+that contains `status` makes both updates HOT, +0.02 more (+0.04 with
+fillfactor 80), but the reconciler's scan of active rows every minute, the
+admin's status filter and the metrics' failed-in-24-h count rely on one.
 
 `python -m bench.jobs [--quick]`
 """
