@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -68,7 +69,17 @@ LOST_PREPARED_STATEMENT = {"26000", "42P05", "0A000"}
 _unprepared = False
 
 
-def _cursor(connection):
+#: Each Django connection's server-binding psycopg cursor, kept between jobs:
+#: {DatabaseWrapper: (psycopg connection, timezone, cursor)}. Building a cursor
+#: (an adapters map, a transformer, a timezone loader) and its dumpers and
+#: loaders afresh for every statement was a third of the hot path's own CPU
+#: per job (bench/jobs.py, fifth profile). Keyed weakly: a thread's
+#: DatabaseWrapper goes when its thread does.
+_kept_cursors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def _cursor(connection) -> Iterator[Any]:
     """Django's cursor, except on PostgreSQL, where it binds parameters on the server.
 
     Django's psycopg cursor binds on the client: psycopg quotes every value
@@ -78,23 +89,35 @@ def _cursor(connection):
     `prepare_threshold`-th run; never when that is None), and later calls only
     bind and execute (bench/jobs.py, fourth profile). It is built as Django's
     `create_cursor` builds one and wrapped as Django wraps it, so errors are
-    Django's and queries are logged and counted like any other.
+    Django's and queries are logged and counted like any other; it is built
+    once per database connection and time zone, re-wrapped per statement,
+    and left open for the next one.
     """
     if connection.vendor != "postgresql":
-        return connection.cursor()
-    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, Format, ServerBindingCursor, register_tzloader
-
+        with connection.cursor() as cursor:
+            yield cursor
+        return
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
     if _unprepared:
         connection.connection.prepare_threshold = None
+    kept = _kept_cursors.get(connection)
+    if kept is None or kept[0] is not connection.connection or kept[1] != connection.timezone or kept[2].closed:
+        kept = _kept_cursors[connection] = (connection.connection, connection.timezone, _new_cursor(connection))
+    if connection.queries_logged:
+        yield _server_bound_debug_cursor_class()(kept[2], connection)
+    else:
+        yield connection.make_cursor(kept[2])
+
+
+def _new_cursor(connection):
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, Format, ServerBindingCursor, register_tzloader
+
     cursor = ServerBindingCursor(connection.connection)
     if connection.timezone != connection.connection.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
         register_tzloader(connection.timezone, cursor)
-    if connection.queries_logged:
-        return _server_bound_debug_cursor_class()(cursor, connection)
-    return connection.make_cursor(cursor)
+    return cursor
 
 
 @functools.cache

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from jobs import hotpath, services
@@ -44,6 +44,11 @@ def _work_through(rows: list[BackgroundJob]) -> None:
     services.background_job_record_completion(Completion(job_id=previous.pk, result={"n": 1}, progress=None))
 
 
+def _kept_cursor():
+    """The psycopg cursor the hot path keeps for this thread's connection."""
+    return hotpath._kept_cursors[connections["default"]][2]
+
+
 def _prepared() -> list[tuple[str, int]]:
     """The statements this session has prepared, with how often each ran on a plan of its own or the generic one."""
     with connection.cursor() as cursor:
@@ -67,6 +72,33 @@ def test_the_claim_and_completion_run_prepared_while_the_orm_is_untouched():
         list(BackgroundJob.objects.filter(status=JobStatus.COMPLETED))
     assert len(_prepared()) == len(prepared)
     assert set(BackgroundJob.objects.values_list("status", flat=True)) == {JobStatus.COMPLETED}
+
+
+@postgresql_only
+def test_the_hot_path_keeps_one_cursor_per_connection_and_builds_a_new_one_after_a_reconnect():
+    rows = _queued(6)
+    _work_through(rows[:3])
+    kept = _kept_cursor()
+    _work_through(rows[3:5])
+    assert _kept_cursor() is kept and not kept.closed
+    connection.close()  # a restart, an idle timeout, CONN_MAX_AGE: the next job reconnects
+    row = services.background_job_start_running(job_id=rows[5].pk)
+    renewed = _kept_cursor()
+    assert renewed is not kept and renewed.connection is connection.connection
+    assert row.status == JobStatus.RUNNING and row.started_at.tzinfo is not None
+    assert BackgroundJob.objects.filter(status=JobStatus.COMPLETED).count() == 5
+
+
+@postgresql_only
+def test_the_kept_cursor_follows_the_connections_time_zone():
+    from django.test import override_settings
+
+    first, second = _queued(2)
+    assert services.background_job_start_running(job_id=first.pk).started_at.tzinfo is not None
+    # Django re-reads the connection's time zone when USE_TZ changes; the
+    # claim must load naive datetimes then, as any Django cursor would.
+    with override_settings(USE_TZ=False):
+        assert services.background_job_start_running(job_id=second.pk).started_at.tzinfo is None
 
 
 @postgresql_only
