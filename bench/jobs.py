@@ -118,14 +118,15 @@ Fifth profile (session 5, PostgreSQL; the same rotating runs with worker,
 PostgreSQL and Redis CPU clocks per job, py-spy, and tight loops of the
 combined statement). Tracking with the statement replaced by nothing scored
 0.978: our Python around the statement costs 2%. The statement cost the
-worker +0.5 ms of CPU per job and PostgreSQL +0.35 ms. In a tight loop a
-third of the statement's client CPU went into building a psycopg cursor for
-every statement (adapters map, transformer, its dumpers and loaders, the
-time-zone loader): 158 → 135 µs per call once kept. The hot path now keeps
-one server-binding cursor per connection and time zone (`jobs.hotpath.
+worker +0.5 ms of CPU per job and PostgreSQL +0.35 ms. Part of the worker's
+share was building a psycopg cursor for every statement (adapters map,
+transformer, its dumpers and loaders, the time-zone loader). The hot path now
+keeps one server-binding cursor per connection and time zone (`jobs.hotpath.
 _kept_cursors`): 0.774 → 0.816 in the same rotating runs, worker CPU −0.12 ms
-per job. Tried and dropped: binary results (no text parsing of timestamps and
-UUIDs): −10 µs in the tight loop, nothing measurable in the worker loop.
+per job (a third of what the statement costs the worker in the loop; in a
+tight loop, where caches stay warm, ~150 → ~130 µs per call). Tried and
+dropped: binary results (no text parsing of timestamps and UUIDs): −10 µs in
+the tight loop, nothing measurable in the worker loop.
 Timed in place, the claim (with the completion it carries) takes 0.6 ms of
 wall time per job: 0.27 ms of the worker's CPU and 0.33 ms waiting for
 PostgreSQL. perf on the backend: index inserts 17% of its CPU, CHECK
