@@ -70,7 +70,7 @@ _unprepared = False
 
 
 #: Each Django connection's server-binding psycopg cursor, kept between jobs:
-#: {DatabaseWrapper: (psycopg connection, timezone, cursor)}. Building a cursor
+#: {DatabaseWrapper: (timezone, cursor)}. Building a cursor
 #: (an adapters map, a transformer, a timezone loader) and its dumpers and
 #: loaders afresh for every statement cost the worker 0.12 ms of CPU per job,
 #: about a third of what the statement costs it (bench/jobs.py, fifth
@@ -102,13 +102,16 @@ def _cursor(connection) -> Iterator[Any]:
     connection.validate_thread_sharing()
     if _unprepared:
         connection.connection.prepare_threshold = None
-    kept = _kept_cursors.get(connection)
-    if kept is None or kept[0] is not connection.connection or kept[1] != connection.timezone or kept[2].closed:
-        kept = _kept_cursors[connection] = (connection.connection, connection.timezone, _new_cursor(connection))
+    timezone, cursor = _kept_cursors.get(connection, (None, None))
+    # A reconnect (restart, idle timeout, CONN_MAX_AGE) or a new time zone needs a new cursor.
+    stale = cursor is None or cursor.closed or cursor.connection is not connection.connection
+    if stale or timezone != connection.timezone:
+        cursor = _new_cursor(connection)
+        _kept_cursors[connection] = (connection.timezone, cursor)
     if connection.queries_logged:
-        yield _server_bound_debug_cursor_class()(kept[2], connection)
+        yield _server_bound_debug_cursor_class()(cursor, connection)
     else:
-        yield connection.make_cursor(kept[2])
+        yield connection.make_cursor(cursor)
 
 
 def _new_cursor(connection):

@@ -46,7 +46,7 @@ def _work_through(rows: list[BackgroundJob]) -> None:
 
 def _kept_cursor():
     """The psycopg cursor the hot path keeps for this thread's connection."""
-    return hotpath._kept_cursors[connections["default"]][2]
+    return hotpath._kept_cursors[connections["default"]][1]
 
 
 def _prepared() -> list[tuple[str, int]]:
