@@ -39,7 +39,7 @@ from rq.job import Job
 from rq.utils import utcparse
 
 from jobs import services
-from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus, result_storable
+from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus, result_storable, status_in
 from jobs.registry import UnknownJobType, get_task
 from jobs.schedules import SCHEDULE_ID_PREFIX
 from jobs.selectors import rq_connection
@@ -231,7 +231,7 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
     nothing can be decided safely.
     """
     rows = list(
-        BackgroundJob.objects.filter(status__in=ACTIVE_STATUSES)
+        BackgroundJob.objects.filter(status_in(*ACTIVE_STATUSES))
         .exclude(pk__in=list(exclude))
         .order_by("created_at")[:BATCH]
     )

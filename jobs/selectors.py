@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
-from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
+from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus, status_in
 from jobs.schedules import SCHEDULER_KEY
 from scribes import queues
 from scribes.env import mask_url
@@ -93,7 +93,7 @@ def background_job_get_for_user(*, user, job_id) -> BackgroundJob | None:
 def background_job_list_for_user(*, user, status: str | None = None, job_type: str | None = None) -> QuerySet:
     jobs = BackgroundJob.objects.filter(user=user).order_by("-created_at")
     if status:
-        jobs = jobs.filter(status=status)
+        jobs = jobs.filter(status_in(status))
     if job_type:
         jobs = jobs.filter(job_type=job_type)
     return jobs
@@ -101,7 +101,7 @@ def background_job_list_for_user(*, user, status: str | None = None, job_type: s
 
 def background_job_active_for_user(*, user, job_type: str) -> BackgroundJob | None:
     return (
-        BackgroundJob.objects.filter(user=user, job_type=job_type, status__in=ACTIVE_STATUSES)
+        BackgroundJob.objects.filter(status_in(*ACTIVE_STATUSES), user=user, job_type=job_type)
         .order_by("-created_at")
         .first()
     )
@@ -118,7 +118,7 @@ def background_job_counts_by_status() -> dict[str, int]:
 
 def background_job_failures_since(*, since, limit: int = 20) -> tuple[int, list[BackgroundJob]]:
     """How many jobs failed since `since`, and the latest `limit` of them (with messages)."""
-    failed = BackgroundJob.objects.filter(status=JobStatus.FAILED, completed_at__gte=since)
+    failed = BackgroundJob.objects.filter(status_in(JobStatus.FAILED), completed_at__gte=since)
     return failed.count(), list(failed.select_related("user").order_by("-completed_at")[:limit])
 
 
@@ -126,7 +126,9 @@ def background_job_average_seconds_by_type() -> dict[str, float]:
     """Average run time (started → completed) of completed jobs, per job type."""
     duration = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
     rows = (
-        BackgroundJob.objects.filter(status=JobStatus.COMPLETED, started_at__isnull=False, completed_at__isnull=False)
+        BackgroundJob.objects.filter(
+            status_in(JobStatus.COMPLETED), started_at__isnull=False, completed_at__isnull=False
+        )
         .order_by()
         .values("job_type")
         .annotate(avg=Avg(duration), n=Count("pk"))
@@ -139,8 +141,9 @@ def background_job_stuck(*, running_for_minutes: int, queued_for_minutes: int) -
     now = timezone.now()
     return (
         BackgroundJob.objects.filter(
+            status_in(*ACTIVE_STATUSES),
             Q(status=JobStatus.RUNNING, started_at__lt=now - timedelta(minutes=running_for_minutes))
-            | Q(status=JobStatus.QUEUED, created_at__lt=now - timedelta(minutes=queued_for_minutes))
+            | Q(status=JobStatus.QUEUED, created_at__lt=now - timedelta(minutes=queued_for_minutes)),
         )
         .select_related("user")
         .order_by("created_at")

@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from rq import Callback, Retry
 
 from jobs import hotpath, rqkeys
-from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobStatus
+from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobStatus, status_in
 from jobs.registry import TaskSpec, get_task
 from jobs.schedules import SCHEDULE_ID_PREFIX
 from scribes.exceptions import ServiceUnavailable
@@ -345,7 +345,7 @@ def background_job_mark_failed(
     """
     # select_related(None): PostgreSQL refuses FOR UPDATE on the nullable side
     # of the outer join the admin's list_select_related=["user"] adds.
-    candidates = list(jobs.select_related(None).select_for_update().filter(status__in=ACTIVE_STATUSES))
+    candidates = list(jobs.select_related(None).select_for_update().filter(status_in(*ACTIVE_STATUSES)))
     if not candidates:
         return 0
     now = timezone.now()
@@ -391,7 +391,10 @@ def background_jobs_prune_periodic(*, before, limit: int = 5000) -> int:
     repaired rows' own audit events.
     """
     old = BackgroundJob.objects.filter(
-        rq_job_id__startswith=SCHEDULE_ID_PREFIX, user__isnull=True, status=JobStatus.COMPLETED, completed_at__lt=before
+        status_in(JobStatus.COMPLETED),
+        rq_job_id__startswith=SCHEDULE_ID_PREFIX,
+        user__isnull=True,
+        completed_at__lt=before,
     )
     ids = list(old.order_by("completed_at").values_list("pk", flat=True)[:limit])
     if not ids:
@@ -487,7 +490,7 @@ def background_job_retry(
     from jobs.registry import UnknownJobType
 
     candidates = []
-    for job in jobs.select_related(None).select_for_update().filter(status__in=list(from_statuses)):
+    for job in jobs.select_related(None).select_for_update().filter(status_in(*from_statuses)):
         try:
             get_task(job.job_type)
         except UnknownJobType:
@@ -521,7 +524,7 @@ def background_job_retry(
 @transaction.atomic
 def background_job_cancel(*, jobs, reason: str, by=None, source: str = "admin") -> int:
     """queued → cancelled, and cancel the RQ job after commit. Returns how many changed."""
-    candidates = list(jobs.select_related(None).select_for_update().filter(status=JobStatus.QUEUED))
+    candidates = list(jobs.select_related(None).select_for_update().filter(status_in(JobStatus.QUEUED)))
     if not candidates:
         return 0
     now = timezone.now()
@@ -584,7 +587,7 @@ def _project_rq_keys(connection) -> list[str]:
             elif kind == "zset":
                 # started-registry members are "<job id>:<execution id>"
                 job_ids.update(raw.decode().split(":")[0] for raw in connection.zrange(key, 0, -1))
-    job_ids.update(BackgroundJob.objects.filter(status__in=ACTIVE_STATUSES).values_list("rq_job_id", flat=True))
+    job_ids.update(BackgroundJob.objects.filter(status_in(*ACTIVE_STATUSES)).values_list("rq_job_id", flat=True))
     for raw in connection.scan_iter(match="rq:job:*", count=1000):
         key = raw.decode()
         rest = key[len("rq:job:") :]
@@ -623,7 +626,7 @@ def rq_queues_reset(*, apply: bool, by=None, reason: str = "") -> dict:
 
     connection = rq_connection()
     keys = _project_rq_keys(connection)
-    active = BackgroundJob.objects.filter(status__in=ACTIVE_STATUSES)
+    active = BackgroundJob.objects.filter(status_in(*ACTIVE_STATUSES))
     report = {"keys": keys, "rows": active.count(), "applied": apply}
     if not apply:
         return report

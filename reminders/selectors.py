@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from jobs.models import BackgroundJob, JobStatus
+from jobs.models import BackgroundJob, JobStatus, status_in
 from jobs.schedules import SCHEDULE_ID_PREFIX
 from reminders.models import Reminder, ReminderStatus
 
@@ -84,8 +84,8 @@ def sweep_last_run() -> BackgroundJob | None:
     """The latest sweep that ran (or is running)."""
     return (
         BackgroundJob.objects.filter(
+            status_in(JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED),
             job_type=SWEEP_JOB_TYPE,
-            status__in=[JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED],
             started_at__isnull=False,
         )
         .order_by("-started_at")
