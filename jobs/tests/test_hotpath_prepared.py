@@ -161,3 +161,57 @@ def test_database_prepared_statements_sets_psycopgs_threshold(subprocess_env, va
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(threshold)
+
+
+def _orm_row(pk) -> BackgroundJob:
+    return BackgroundJob.objects.get(pk=pk)
+
+
+@postgresql_only
+@pytest.mark.parametrize(("use_tz", "time_zone"), [(True, "UTC"), (True, "Asia/Kolkata"), (False, "Asia/Kolkata")])
+def test_the_claim_loads_timestamps_exactly_as_the_orm_does(use_tz, time_zone):
+    from django.test import override_settings
+
+    with override_settings(USE_TZ=use_tz, TIME_ZONE=time_zone):
+        row = _queued(1)[0]
+        claimed = services.background_job_start_running(job_id=row.pk)
+        loaded = _orm_row(row.pk)
+        for name in ("created_at", "started_at", "updated_at"):
+            ours, orms = getattr(claimed, name), getattr(loaded, name)
+            assert (ours, ours.tzinfo) == (orms, orms.tzinfo), name
+        assert claimed.completed_at is None
+
+
+@postgresql_only
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"2026-11-29 14:00:00+00",
+        b"2026-11-29 14:00:00.5+05:30",
+        b"1900-01-01 00:00:00+00:09:21",
+        b"9999-12-31 23:00:00-05",
+        b"infinity",
+        b"10000-01-01 00:00:00+00",
+        b"0044-03-15 12:00:00+00 BC",
+    ],
+)
+def test_the_hot_paths_timestamp_loader_agrees_with_djangos(text):
+    """fromisoformat where it can, else Django's own loader: the same value or the same error."""
+    from datetime import UTC
+
+    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID, register_tzloader
+
+    connection.ensure_connection()
+    with connection.connection.cursor() as django_cursor:
+        register_tzloader(UTC, django_cursor)
+        djangos = django_cursor.adapters.get_loader(TIMESTAMPTZ_OID, 0)(TIMESTAMPTZ_OID, django_cursor)
+        ours = hotpath._iso_tz_loader(UTC)(TIMESTAMPTZ_OID, django_cursor)
+
+        def outcome(loader):
+            try:
+                value = loader.load(text)
+            except Exception as exc:  # the error is what is compared
+                return type(exc)
+            return value, value.tzinfo
+
+        assert outcome(ours) == outcome(djangos)
