@@ -147,7 +147,37 @@ so the claim (queued → running) is a HOT update and only the completion
 writes index entries: 0.809 → 0.840 (0.828 with fillfactor 80), about half of
 all updates HOT. Not shipped: status-specific queries on finished rows (the
 admin's "failed" filter and its count, failed in 24 h) would then scan every
-finished row of their range, and adding the column rewrites the table.
+finished row of their range, and adding the column rewrites the table (shipped
+in another form in session 6, below).
+
+Sixth profile (session 6, PostgreSQL; rotating runs of raw, tracked and a
+tracked variant, 12 × 500 jobs each, with worker, PostgreSQL and Redis CPU
+clocks; perf_counter timers inside the worker loop; py-spy). Two changes:
+1. The claim is a HOT update. The table indexes a stored generated column
+   `phase` ("active" for queued and running, else the status) in place of
+   status, in (phase, -created_at) and as the dedupe index's predicate, so
+   queued → running changes no indexed column; finished statuses keep an
+   index of their own, and `jobs.models.status_in()` says every status
+   filter through phase (a test EXPLAINs each operator query). Index entries
+   per job: 9 → 4. Same code, old indexes against new, per round: 0.725 →
+   0.779 and 0.754 → 0.784 (PostgreSQL 0.443 → 0.397 ms of CPU per job).
+   Dropping the rq_job_id index as well (the most a partial one could save):
+   0.784 → 0.787, noise; kept.
+2. Timestamps load through `fromisoformat`. A tracked job cost the worker
+   +0.5 ms of CPU per job, all of it user time (system time as raw's). Timed
+   inside the loop, the statement's client-side pieces cost four to five
+   times what they cost in a tight loop (RQ's own work between jobs leaves
+   the caches cold): parameters 43 µs, cursor 21, fetchone 49, row 48. Most
+   of fetchone was Django's timestamptz loader, which extends psycopg's
+   pure-Python parser (3.4 µs a value in a tight loop, `fromisoformat` 1.0);
+   the kept cursor now has a loader that parses with `fromisoformat` and
+   falls back to Django's (`jobs.hotpath._iso_tz_loader`): 0.776 → 0.812 and
+   0.805 → 0.829 in two runs (worker CPU −0.17 and −0.07 ms per job; py-spy's
+   share of fetchone 398 → 126 samples).
+`python -m bench jobs` afterwards: 0.81 (254 against 312 jobs/s), above the
+write floor of the same run (0.79). What is left per job is PostgreSQL's
+~0.4 ms for the statement and the client's Django/psycopg layers (row 48 µs,
+parameters 43 µs in the loop), each a twin of Django code to replace.
 
 `python -m bench.jobs [--quick]`
 """
