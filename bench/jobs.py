@@ -175,7 +175,7 @@ clocks; perf_counter timers inside the worker loop; py-spy). Two changes:
    0.805 → 0.829 in two runs (worker CPU −0.17 and −0.07 ms per job; py-spy's
    share of fetchone 398 → 126 samples).
 `python -m bench jobs` afterwards: 0.81 (254 against 312 jobs/s), above the
-write floor of the same run (0.79). What is left per job is PostgreSQL's
+write floor of the same run (0.79); the full `make bench` then: 0.82. What is left per job is PostgreSQL's
 ~0.4 ms for the statement and the client's Django/psycopg layers (row 48 µs,
 parameters 43 µs in the loop), each a twin of Django code to replace.
 
