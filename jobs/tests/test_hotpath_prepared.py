@@ -215,3 +215,7 @@ def test_the_hot_paths_timestamp_loader_agrees_with_djangos(text):
             return value, value.tzinfo
 
         assert outcome(ours) == outcome(djangos)
+        # The fast path is in use (else the claim silently parses at psycopg's pace again).
+        assert ours._session_tz is not None
+        ours._session_tz = None  # a psycopg that no longer keeps the session's time zone
+        assert outcome(ours) == outcome(djangos)
