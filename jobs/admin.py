@@ -12,10 +12,9 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobHealth, JobStatus, status_in
+from jobs.models import BackgroundJob, BackgroundJobEvent, JobHealth, JobStatus, status_in
 from jobs.selectors import rq_job_state, rq_state_mismatch
 from jobs.services import (
-    RETRYABLE_STATUSES,
     background_job_cancel,
     background_job_mark_failed,
     background_job_retry,
@@ -228,7 +227,7 @@ class BackgroundJobAdmin(admin.ModelAdmin):
     @admin.action(permissions=["change"], description="Mark selected stuck jobs as failed")
     def mark_failed(self, request, queryset):
         n = background_job_mark_failed(
-            jobs=queryset.filter(status_in(*ACTIVE_STATUSES)),
+            jobs=queryset,
             reason=f"Marked failed by {request.user.get_username()} from the admin",
             by=request.user,
         )
@@ -237,7 +236,7 @@ class BackgroundJobAdmin(admin.ModelAdmin):
     @admin.action(permissions=["change"], description="Retry selected failed/cancelled jobs (new attempt)")
     def retry(self, request, queryset):
         n = background_job_retry(
-            jobs=queryset.filter(status_in(*RETRYABLE_STATUSES)),
+            jobs=queryset,
             reason=f"Retried by {request.user.get_username()} from the admin",
             by=request.user,
         )
@@ -246,7 +245,7 @@ class BackgroundJobAdmin(admin.ModelAdmin):
     @admin.action(permissions=["change"], description="Cancel selected queued jobs")
     def cancel(self, request, queryset):
         n = background_job_cancel(
-            jobs=queryset.filter(status_in(JobStatus.QUEUED)),
+            jobs=queryset,
             reason=f"Cancelled by {request.user.get_username()} from the admin",
             by=request.user,
         )

@@ -163,10 +163,6 @@ def test_database_prepared_statements_sets_psycopgs_threshold(subprocess_env, va
     assert out.strip() == str(threshold)
 
 
-def _orm_row(pk) -> BackgroundJob:
-    return BackgroundJob.objects.get(pk=pk)
-
-
 @postgresql_only
 @pytest.mark.parametrize(("use_tz", "time_zone"), [(True, "UTC"), (True, "Asia/Kolkata"), (False, "Asia/Kolkata")])
 def test_the_claim_loads_timestamps_exactly_as_the_orm_does(use_tz, time_zone):
@@ -175,7 +171,7 @@ def test_the_claim_loads_timestamps_exactly_as_the_orm_does(use_tz, time_zone):
     with override_settings(USE_TZ=use_tz, TIME_ZONE=time_zone):
         row = _queued(1)[0]
         claimed = services.background_job_start_running(job_id=row.pk)
-        loaded = _orm_row(row.pk)
+        loaded = BackgroundJob.objects.get(pk=row.pk)
         for name in ("created_at", "started_at", "updated_at"):
             ours, orms = getattr(claimed, name), getattr(loaded, name)
             assert (ours, ours.tzinfo) == (orms, orms.tzinfo), name
