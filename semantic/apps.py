@@ -8,4 +8,5 @@ class SemanticConfig(AppConfig):
     verbose_name = "Semantic search"
 
     def ready(self):
-        from semantic import checks  # noqa: F401  (registers the checks)
+        # Registers the checks, the doctor's diagnostics, the tracked tasks and the worker hooks.
+        from semantic import checks, diagnostics, hooks, tasks  # noqa: F401
