@@ -35,8 +35,8 @@ def _seed(total: int, due: int):
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from notes.models import Note
     from reminders.models import Reminder
-    from scribes.models import Note
 
     user = get_user_model().objects.create_user(username="bench", email="bench@example.com", password="x")
     notes = Note.objects.bulk_create(

@@ -87,7 +87,7 @@ def _job_seconds(user) -> tuple[float, dict]:
 def _throughput(quick: bool) -> list[dict]:
     from django.contrib.auth import get_user_model
 
-    from scribes.models import Note
+    from notes.models import Note
     from semantic.embedders import get_embedder
     from semantic.selectors import note_embedding_text
 
@@ -137,7 +137,7 @@ def _search(quick: bool) -> list[dict]:
     from rest_framework.test import APIClient
 
     from bench._setup import percentile
-    from scribes.models import Note
+    from notes.models import Note
     from semantic.embedders import get_embedder
     from semantic.models import NoteEmbedding
     from semantic.selectors import vector_cache

@@ -20,7 +20,7 @@ class Reminder(models.Model):
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders")
-    note = models.ForeignKey("scribes.Note", on_delete=models.CASCADE, related_name="reminders")
+    note = models.ForeignKey("notes.Note", on_delete=models.CASCADE, related_name="reminders")
     scheduled_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=ReminderStatus.choices, default=ReminderStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)

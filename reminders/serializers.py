@@ -4,8 +4,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from notes.models import Note
 from reminders.models import Reminder, ReminderStatus
-from scribes.models import Note
 
 
 class AwareDateTimeField(serializers.DateTimeField):

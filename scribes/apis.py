@@ -1,8 +1,8 @@
-"""HTTP front door for accounts, notes and health: validate, call a service, present."""
+"""HTTP front door for accounts and health: validate, call a service, present."""
 
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from rest_framework import status
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -10,7 +10,6 @@ from rest_framework.views import APIView
 
 from scribes import serializers, services
 from scribes.health import health_report
-from scribes.selectors import note_list_for_user
 
 
 class RegisterApi(APIView):
@@ -55,31 +54,6 @@ class TokenApi(APIView):
             )
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"access_token": token.key, "token_type": "Bearer"})
-
-
-@extend_schema(tags=["notes"])
-class NoteListApi(generics.ListCreateAPIView):
-    serializer_class = serializers.NoteSerializer
-
-    def get_queryset(self):
-        return note_list_for_user(user=self.request.user)
-
-    def perform_create(self, serializer):
-        serializer.instance = services.note_create(user=self.request.user, **serializer.validated_data)
-
-
-@extend_schema(tags=["notes"])
-class NoteDetailApi(generics.RetrieveUpdateDestroyAPIView):
-    serializer_class = serializers.NoteSerializer
-
-    def get_queryset(self):
-        return note_list_for_user(user=self.request.user)
-
-    def perform_update(self, serializer):
-        serializer.instance = services.note_update(note=serializer.instance, **serializer.validated_data)
-
-    def perform_destroy(self, instance):
-        services.note_delete(note=instance)
 
 
 class HealthApi(APIView):

@@ -1,9 +1,7 @@
-"""Request and response shapes for accounts and notes."""
+"""Request and response shapes for accounts, errors and health."""
 
 from django.contrib.auth import get_user_model, password_validation
 from rest_framework import serializers
-
-from scribes.models import NOTE_CONTENT_MAX_LENGTH, NOTE_TITLE_MAX_LENGTH, Note
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -40,21 +38,6 @@ class TokenRequestSerializer(serializers.Serializer):
 class TokenResponseSerializer(serializers.Serializer):
     access_token = serializers.CharField()
     token_type = serializers.CharField()
-
-
-class NoteSerializer(serializers.ModelSerializer):
-    title = serializers.CharField(max_length=NOTE_TITLE_MAX_LENGTH)
-    content = serializers.CharField(
-        max_length=NOTE_CONTENT_MAX_LENGTH,
-        allow_blank=True,
-        required=False,
-        trim_whitespace=False,
-    )
-
-    class Meta:
-        model = Note
-        fields = ["id", "title", "content", "created_at", "updated_at"]
-        read_only_fields = ["id", "created_at", "updated_at"]
 
 
 class ErrorSerializer(serializers.Serializer):

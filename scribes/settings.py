@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     # `jobs` comes before `django_rq` so its rqworker/rqscheduler commands win.
     "jobs",
     "scribes",
+    "notes",
     "reminders",
     "semantic",
     "django.contrib.admin",

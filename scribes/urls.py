@@ -10,10 +10,9 @@ from scribes import apis
 urlpatterns = [
     re_path(r"^auth/register/?$", apis.RegisterApi.as_view(), name="auth-register"),
     re_path(r"^auth/token/?$", apis.TokenApi.as_view(), name="auth-token"),
-    re_path(r"^notes/?$", apis.NoteListApi.as_view(), name="note-list"),
-    re_path(r"^notes/(?P<pk>[0-9]+)/?$", apis.NoteDetailApi.as_view(), name="note-detail"),
     re_path(r"^health/?$", apis.HealthApi.as_view(), name="health"),
     re_path(r"^metrics/?$", metrics_view, name="metrics"),
+    path("", include("notes.urls")),
     path("", include("jobs.urls")),
     path("", include("semantic.urls")),
     path("", include("reminders.urls")),

@@ -1,9 +1,58 @@
-"""Admin for note embeddings: inspect vectors' model and freshness, re-embed owners' notes."""
+"""Admin for note embeddings: inspect vectors' model and freshness, re-embed owners' notes.
+
+It also adds each note's embedding state to the notes admin (notes knows nothing of embeddings).
+"""
 
 from django.contrib import admin, messages
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
+from notes.admin import NoteAdmin
+from notes.models import Note
+from semantic.embedders import active_model_name
 from semantic.models import NoteEmbedding
+from semantic.selectors import note_embedding_text, text_hash
 from semantic.services import note_embeddings_regenerate_start
+
+
+class EmbeddingStateFilter(admin.SimpleListFilter):
+    title = "embedding"
+    parameter_name = "embedding"
+
+    def lookups(self, request, model_admin):
+        return [("missing", "missing"), ("present", "present")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "missing":
+            return queryset.filter(embedding__isnull=True)
+        if self.value() == "present":
+            return queryset.filter(embedding__isnull=False)
+        return queryset
+
+
+class NoteWithEmbeddingAdmin(NoteAdmin):
+    list_display = [*NoteAdmin.list_display[:3], "embedding_state", *NoteAdmin.list_display[3:]]
+    list_filter = [EmbeddingStateFilter, *NoteAdmin.list_filter]
+    list_select_related = [*NoteAdmin.list_select_related, "embedding"]
+    readonly_fields = [*NoteAdmin.readonly_fields, "embedding_state"]
+
+    @admin.display(description="embedding")
+    def embedding_state(self, obj):
+        """Fresh when computed by the active model from the note's current text."""
+        embedding = getattr(obj, "embedding", None)
+        if embedding is None:
+            return mark_safe('<span style="color:#ba2121">missing</span>')
+        if embedding.model != active_model_name():
+            reason = f"stale: model {embedding.model}"
+        elif embedding.text_hash != text_hash(note_embedding_text(title=obj.title, content=obj.content)):
+            reason = "stale: note edited"
+        else:
+            return format_html('<span style="color:#2e7d32">fresh</span> ({})', embedding.model)
+        return format_html('<span style="color:#c77c02">{}</span>', reason)
+
+
+admin.site.unregister(Note)
+admin.site.register(Note, NoteWithEmbeddingAdmin)
 
 
 @admin.register(NoteEmbedding)

@@ -7,9 +7,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs.idempotency import idempotent
 from jobs.serializers import BackgroundJobSerializer
 from scribes.exceptions import ServiceUnavailable
-from scribes.idempotency import idempotent
 from scribes.serializers import ErrorSerializer
 from semantic.embedders import EmbedderUnavailable
 from semantic.selectors import note_search

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from scribes.models import Note
+from notes.models import Note
 
 
 class NoteEmbedding(models.Model):

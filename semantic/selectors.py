@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models.functions import Length, Substr
 
-from scribes.models import Note
+from notes.models import Note
 from semantic.embedders import Embedder, get_embedder
 from semantic.models import NoteEmbedding
 

@@ -18,8 +18,8 @@ from redis.exceptions import RedisError
 from jobs.models import BackgroundJob
 from jobs.selectors import background_job_active_for_user, rq_connection
 from jobs.services import background_job_start
+from notes.models import Note
 from scribes import queues
-from scribes.models import Note
 from semantic.embedders import Embedder, get_embedder
 from semantic.models import NoteEmbedding
 from semantic.selectors import note_embedding_text, note_ids_to_embed, text_hash

@@ -29,10 +29,10 @@ from jobs.services import background_job_start
 from jobs.tests import tasks  # noqa: F401
 from jobs.tests.faultutils import Child, TcpProxy, fault_trials
 from jobs.tests.utils import wait_for
+from notes.models import Note
 from reminders.models import Reminder, ReminderStatus
 from reminders.selectors import SCHEDULED_JOBS_KEY, SWEEP_JOB_TYPE
 from scribes.localredis import ThrowawayRedis
-from scribes.models import Note
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from notes.models import Note
 from reminders.models import Reminder
-from scribes.models import Note
 
 
 @pytest.fixture

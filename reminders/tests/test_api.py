@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from notes.models import Note
 from reminders.models import Reminder, ReminderStatus
-from scribes.models import Note
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from notes.models import Note
 from reminders import services
 from reminders.models import Reminder, ReminderStatus
-from scribes.models import Note
 
 pytestmark = pytest.mark.django_db
 

@@ -5,10 +5,10 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs.idempotency import idempotent
 from jobs.serializers import BackgroundJobSerializer
 from jobs.services import background_job_start
 from jobs.tests import tasks  # noqa: F401
-from scribes.idempotency import idempotent
 
 
 class StartProbeApi(APIView):

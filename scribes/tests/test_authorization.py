@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import BackgroundJob
+from notes.models import Note
 from reminders.models import Reminder
 from scribes import queues
-from scribes.models import Note
 
 pytestmark = pytest.mark.django_db
 

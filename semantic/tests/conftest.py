@@ -2,7 +2,7 @@
 
 import pytest
 
-from scribes.models import Note
+from notes.models import Note
 from semantic.embedders import get_embedder
 from semantic.selectors import vector_cache
 

@@ -20,7 +20,7 @@ from jobs.reconciler import WORKER_STOPPED, background_jobs_reconcile
 from jobs.services import background_job_retry
 from jobs.tests.faultutils import Child, child_pids, fault_trials, kill_group
 from jobs.tests.utils import wait_for, work_burst
-from scribes.models import Note
+from notes.models import Note
 from semantic.embedders import get_embedder
 from semantic.models import NoteEmbedding
 from semantic.selectors import note_embedding_text, text_hash

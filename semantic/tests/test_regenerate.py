@@ -7,8 +7,8 @@ import pytest
 
 from jobs.models import BackgroundJob, JobStatus
 from jobs.runner import JobContext
+from notes.models import Note
 from scribes import queues
-from scribes.models import Note
 from semantic import services
 from semantic.embedders import HashingEmbedder
 from semantic.models import NoteEmbedding

@@ -2,7 +2,7 @@
 
 import pytest
 
-from scribes.models import Note
+from notes.models import Note
 from semantic import selectors
 from semantic.models import NoteEmbedding
 from semantic.selectors import note_search

@@ -2,7 +2,7 @@
 
 import pytest
 
-from scribes.models import Note
+from notes.models import Note
 
 pytestmark = pytest.mark.django_db
 

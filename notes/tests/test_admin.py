@@ -2,7 +2,7 @@
 
 import pytest
 
-from scribes.models import Note
+from notes.models import Note
 from semantic.models import NoteEmbedding
 from semantic.selectors import note_embedding_text, text_hash
 
@@ -21,8 +21,8 @@ def test_notes_changelist_shows_embedding_state(admin_client, user, settings):
             note=note, user=user, model=model, dimensions=1, vector=b"\0\0\0\0", text_hash=text_hash(text),
             updated_at=note.updated_at,
         )  # fmt: skip
-    html = admin_client.get("/admin/scribes/note/").content.decode()
+    html = admin_client.get("/admin/notes/note/").content.decode()
     assert "fresh</span>" in html and "stale: note edited" in html and "missing</span>" in html
-    missing_only = admin_client.get("/admin/scribes/note/?embedding=missing").content.decode()
+    missing_only = admin_client.get("/admin/notes/note/?embedding=missing").content.decode()
     assert "missing one" in missing_only and "fresh one" not in missing_only
-    assert "edited one" in admin_client.get("/admin/scribes/note/?q=edited").content.decode()
+    assert "edited one" in admin_client.get("/admin/notes/note/?q=edited").content.decode()

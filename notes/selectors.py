@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from scribes.models import Note
+from notes.models import Note
 
 
 def note_list_for_user(*, user) -> QuerySet[Note]:
