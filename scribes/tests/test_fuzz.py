@@ -46,10 +46,10 @@ def _keep_test_connection_open(db):
 
 @pytest.fixture
 def bearer(user):
-    from rest_framework.authtoken.models import Token
+    from scribes.services import user_token_issue
 
-    token, _ = Token.objects.get_or_create(user=user)
-    return {"Authorization": f"Bearer {token.key}"}
+    token, _ = user_token_issue(user=user)
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(autouse=True)

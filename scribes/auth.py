@@ -1,0 +1,35 @@
+"""Who is calling: the client address behind NUM_PROXIES proxies, and token revocation on password change."""
+
+from rest_framework.throttling import BaseThrottle
+
+
+def client_ip(request) -> str | None:
+    """The address DRF's throttles key on (REMOTE_ADDR, or the NUM_PROXIES-th X-Forwarded-For entry from the right).
+
+    django-axes calls this for the admin lockout, so the throttles and the lockout
+    can never disagree about who the client is; a forged X-Forwarded-For only adds
+    entries on the left, which are never read.
+    """
+    return BaseThrottle().get_ident(request) or None
+
+
+class RevokeTokensOnPasswordChange:
+    """A password "validator" that validates nothing: its password_changed() revokes the user's API tokens.
+
+    Django calls password_changed() on every configured validator from
+    AbstractBaseUser.save() after set_password(), whichever front door changed the
+    password (admin forms, `changepassword`, a service, the shell), and not for the
+    silent hash upgrade at login. It runs inside the save, before it returns.
+    """
+
+    def validate(self, password, user=None):
+        return None
+
+    def password_changed(self, password, user=None):
+        if user is not None and user.pk is not None:
+            from scribes.services import user_tokens_revoke_all
+
+            user_tokens_revoke_all(user=user)
+
+    def get_help_text(self):
+        return ""
