@@ -1,5 +1,6 @@
 """Who is calling: the client address behind NUM_PROXIES proxies, and token revocation on password change."""
 
+from axes.handlers.database import AxesDatabaseHandler
 from rest_framework.throttling import BaseThrottle
 
 
@@ -33,3 +34,17 @@ class RevokeTokensOnPasswordChange:
 
     def get_help_text(self):
         return ""
+
+
+class AdminLoginAxesHandler(AxesDatabaseHandler):
+    """django-axes' database handler, counting failures of the admin login only.
+
+    With AXES_ONLY_ADMIN_SITE axes locks only the admin, but it would still count
+    wrong passwords sent to the API's /auth/token, so anyone could lock a staff
+    member out of the admin through the API. The API has its own per-address throttle.
+    """
+
+    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs):
+        if request is not None and not self.is_admin_request(request):
+            return None
+        return super().user_login_failed(sender, credentials, request, **kwargs)

@@ -283,6 +283,7 @@ AXES_COOLOFF_TIME = timedelta(hours=_AXES_COOLOFF_HOURS) if _AXES_COOLOFF_HOURS 
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # The API's /auth/token has its own per-address throttle; axes guards the admin.
 AXES_ONLY_ADMIN_SITE = True
+AXES_HANDLER = "scribes.auth.AdminLoginAxesHandler"
 AXES_RESET_ON_SUCCESS = True
 # The same address the throttles see (NUM_PROXIES), never a header the client picks.
 AXES_CLIENT_IP_CALLABLE = "scribes.auth.client_ip"
