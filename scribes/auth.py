@@ -1,5 +1,6 @@
 """Who is calling: the client address behind NUM_PROXIES proxies, and token revocation on password change."""
 
+from axes.backends import AxesStandaloneBackend
 from axes.handlers.database import AxesDatabaseHandler
 from rest_framework.throttling import BaseThrottle
 
@@ -48,3 +49,16 @@ class AdminLoginAxesHandler(AxesDatabaseHandler):
         if request is not None and not self.is_admin_request(request):
             return None
         return super().user_login_failed(sender, credentials, request, **kwargs)
+
+
+class AdminLoginAxesBackend(AxesStandaloneBackend):
+    """django-axes' backend, except that authenticate() without a request passes through.
+
+    axes raises on a call without a request; such a call (Django's test
+    Client.login(), a script) is no admin login form and is not rate limited.
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username, password, **kwargs)

@@ -83,7 +83,7 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     # First, as django-axes asks: refuses a locked-out admin login before the password is checked.
-    "axes.backends.AxesStandaloneBackend",
+    "scribes.auth.AdminLoginAxesBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 

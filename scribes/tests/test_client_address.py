@@ -87,3 +87,8 @@ def test_the_admin_lockout_does_not_lock_the_api(user, settings):
     assert ok.status_code == 200
     # Nor do the API's failures count towards locking the user out of the admin.
     assert not AccessAttempt.objects.exists()
+
+
+def test_authenticate_without_a_request_still_works(client, staff):
+    # Django's test Client.login() (and scripts) call authenticate() with no request.
+    assert client.login(username="root", password="right-pass-42")
