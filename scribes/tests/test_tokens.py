@@ -128,3 +128,18 @@ def test_admin_lists_tokens_without_any_key(user, admin_client):
     # The row's primary key is the token's sha512 digest (in change links): a hash, useless as a token.
     assert notes_status(stored.digest) == 401
     assert admin_client.get("/admin/knox/authtoken/add/").status_code == 403
+
+
+def test_a_token_is_checked_in_one_query_however_many_the_user_has(user, django_assert_num_queries):
+    from scribes.authentication import BearerTokenAuthentication
+
+    tokens = [login() for _ in range(5)]
+    AuthToken.objects.filter(user=user).exclude(token_key=tokens[0][:15]).update(
+        expiry=timezone.now() - timedelta(days=1)
+    )
+    with django_assert_num_queries(1):
+        authenticated, _ = BearerTokenAuthentication().authenticate_credentials(tokens[0].encode())
+    assert authenticated == user
+    # The user's expired tokens are pruned at the next login instead.
+    login()
+    assert AuthToken.objects.filter(user=user).count() == 2
