@@ -34,7 +34,7 @@ class RevokeTokensOnPasswordChange:
             user_tokens_revoke_all(user=user)
 
     def get_help_text(self):
-        return ""
+        return "Changing the password signs every API token out (all devices)."
 
 
 class AdminLoginAxesHandler(AxesDatabaseHandler):
