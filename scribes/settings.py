@@ -41,8 +41,8 @@ _PROXY_SSL_HEADER = env_str("SECURE_PROXY_SSL_HEADER", "")
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
 )
-# The proxy's own health probe and compose's healthcheck speak plain HTTP to /health.
-SECURE_REDIRECT_EXEMPT = [r"^health/?$"]
+# Probes (compose's healthchecks) and scrapers inside the private network speak plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/?$", r"^metrics/?$"]
 
 INSTALLED_APPS = [
     # `jobs` comes before `django_rq` so its rqworker/rqscheduler commands win.
