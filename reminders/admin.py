@@ -44,10 +44,6 @@ class ReminderAdmin(admin.ModelAdmin):
     list_select_related = ["user", "note"]
     raw_id_fields = ["user", "note"]
     date_hierarchy = "scheduled_at"
-
-    def get_changelist(self, request, **kwargs):
-        return EdgeSafeChangeList
-
     readonly_fields = [
         "status",
         "attempts",
@@ -61,6 +57,9 @@ class ReminderAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     actions = ["send_now", "reset_to_pending", "cancel"]
+
+    def get_changelist(self, request, **kwargs):
+        return EdgeSafeChangeList
 
     @admin.action(permissions=["change"], description="Send selected pending reminders now")
     def send_now(self, request, queryset):
