@@ -43,6 +43,19 @@ $(VENV)/.chromium: | $(PY)
 	fi
 	@touch $@
 
+# The production tests put docker/nginx.conf in front of gunicorn: Debian's nginx.
+$(VENV)/.nginx: | $(PY)
+	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's nginx for the proxy tests"; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light) >/dev/null; \
+		else \
+			echo "nginx is missing: install Debian's nginx-light package (scribes/tests/test_production.py needs it)"; \
+			exit 1; \
+		fi; \
+	fi
+	@touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
@@ -57,7 +70,7 @@ run: install
 		python manage.py ensure_demo_user && \
 		exec honcho start -f Procfile -p $(PORT)'
 
-test: install-dev $(VENV)/.chromium
+test: install-dev $(VENV)/.chromium $(VENV)/.nginx
 	$(PY) -m scribes.localredis -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev

@@ -60,12 +60,13 @@ def other_user(django_user_model):
 
 
 def _bearer_client(user):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    token, _ = Token.objects.get_or_create(user=user)
+    from scribes.services import user_token_issue
+
+    token, _ = user_token_issue(user=user)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client
 
 

@@ -277,18 +277,18 @@ def _enqueue(connection, queue, trips, n: int) -> dict:
 
 def _regenerate_posts(connection, trips, n: int) -> dict:
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     from bench._setup import percentile
+    from scribes.services import user_token_issue
 
     connection.flushdb()
     users = get_user_model().objects.bulk_create([get_user_model()(username=f"bench-post-{i}") for i in range(n + 1)])
-    tokens = Token.objects.bulk_create([Token(user=user, key=Token.generate_key()) for user in users])
+    tokens = [user_token_issue(user=user)[0] for user in users]
     seconds, sent = [], []
     for i, token in enumerate(tokens):
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         before = trips()
         started = time.perf_counter()
         response = client.post("/semantic/regenerate-embeddings", {}, format="json")
@@ -333,17 +333,17 @@ def _polling(n: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     from bench._setup import percentile
     from jobs.models import BackgroundJob
+    from scribes.services import user_token_issue
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
-    token, _ = Token.objects.get_or_create(user=user)
+    token, _ = user_token_issue(user=user)
     job = BackgroundJob.objects.create(job_type="bench_noop", user=user, queue="scribes", rq_job_id="x")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     with CaptureQueriesContext(connection) as captured:
         assert client.get(f"/jobs/{job.job_id}").status_code == 200
     queries = len(captured.captured_queries)

@@ -1,9 +1,39 @@
 """Admin for reminders: state at a glance, and actions that call the reminder services."""
 
+from datetime import datetime
+
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.utils.timezone import make_aware
 
 from reminders.models import Reminder, ReminderStatus, ReminderSweepSlot
 from reminders.services import reminders_cancel, reminders_reset_pending, reminders_send_now
+
+
+class EdgeSafeChangeList(ChangeList):
+    """The date hierarchy for periods that end past year 9999 (a reminder may be set in 9999).
+
+    Django computes the end of the chosen year, month or day as the start of the
+    next one, which for 9999 (or 9999-12, 9999-12-31) is no date at all and a 500;
+    such a period runs to the end of time, so only its start is filtered.
+    """
+
+    def get_filters(self, request):
+        try:
+            return super().get_filters(request)
+        except (ValueError, OverflowError):
+            pass  # Django checked the start itself; only the end can fail here
+        field = self.date_hierarchy
+        keys = [f"{field}__{part}" for part in ("year", "month", "day")]
+        year, month, day = (int(self.filter_params[key][-1]) if key in self.filter_params else 1 for key in keys)
+        saved = self.filter_params
+        self.filter_params = {key: value for key, value in saved.items() if key not in keys}
+        try:
+            specs, has_filters, lookups, duplicates, active = super().get_filters(request)
+        finally:
+            self.filter_params = saved
+        lookups[f"{field}__gte"] = [make_aware(datetime(year, month, day))]
+        return specs, has_filters, lookups, duplicates, True
 
 
 @admin.register(Reminder)
@@ -27,6 +57,9 @@ class ReminderAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     actions = ["send_now", "reset_to_pending", "cancel"]
+
+    def get_changelist(self, request, **kwargs):
+        return EdgeSafeChangeList
 
     @admin.action(permissions=["change"], description="Send selected pending reminders now")
     def send_now(self, request, queryset):

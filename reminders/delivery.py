@@ -30,7 +30,9 @@ def reminder_message(*, reminder: Reminder) -> EmailMessage:
     excerpt = note_excerpt(note.content) or "(this note is empty)"
     body = f"Reminder for your note “{note.title}”, due {due}.\n\n{excerpt}\n"
     return EmailMessage(
-        subject=note.title,
+        # Titles are checked at the API, but one written before that check (or by
+        # the admin) must not make every attempt fail with BadHeaderError.
+        subject=" ".join(note.title.split()),
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[user.email.strip()],

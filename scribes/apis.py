@@ -3,12 +3,12 @@
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.authtoken.models import Token
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scribes import serializers, services
+from scribes.authentication import BearerTokenAuthentication
 from scribes.health import health_report
 
 
@@ -52,8 +52,41 @@ class TokenApi(APIView):
                 status=status.HTTP_401_UNAUTHORIZED,
                 headers={"WWW-Authenticate": 'Bearer realm="api"'},
             )
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"access_token": token.key, "token_type": "Bearer"})
+        token, expires_at = services.user_token_issue(user=user)
+        return Response(
+            serializers.TokenResponseSerializer(
+                {"access_token": token, "token_type": "Bearer", "expires_at": expires_at}
+            ).data
+        )
+
+
+class LogoutApi(APIView):
+    """Revoke the token this request carries; the caller's other tokens (devices) stay valid."""
+
+    # Only a token can be revoked: a session has no token to name.
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None, 401: serializers.ErrorSerializer}, tags=["auth"])
+    def post(self, request):
+        services.user_token_revoke(token=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllApi(APIView):
+    """Revoke every token of the caller (all devices)."""
+
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={200: serializers.LogoutAllResponseSerializer, 401: serializers.ErrorSerializer},
+        tags=["auth"],
+    )
+    def post(self, request):
+        revoked = services.user_tokens_revoke_all(user=request.user)
+        return Response({"revoked": revoked})
 
 
 class HealthApi(APIView):

@@ -8,4 +8,4 @@ class ScribesConfig(AppConfig):
     verbose_name = "Scribes"
 
     def ready(self):
-        from scribes import checks  # noqa: F401  (registers the checks)
+        from scribes import checks, openapi  # noqa: F401  (register the checks and the schema's auth scheme)

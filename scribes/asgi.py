@@ -1,4 +1,4 @@
-"""ASGI entry point."""
+"""ASGI entry point: what gunicorn's uvicorn workers serve (docker/Dockerfile, compose, Procfile)."""
 
 import os
 

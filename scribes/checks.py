@@ -4,18 +4,33 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 
 E001 = "scribes.E001"
+#: Shorter keys are refused with DEBUG off (Django's own check warns below 50 too).
+SECRET_KEY_MIN_LENGTH = 50
+#: The placeholder of docker/.env.example; a copy that was never edited must not start.
+EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string"
+_HINT = (
+    "Set SECRET_KEY to a long random value in the environment "
+    '(python -c "import secrets; print(secrets.token_urlsafe(50))").'
+)
 
 
 @register(Tags.security)
 def check_secret_key_not_dev_default(app_configs, **kwargs):
     from scribes.settings import DEV_SECRET_KEY
 
-    if not settings.DEBUG and settings.SECRET_KEY == DEV_SECRET_KEY:
+    if settings.DEBUG:
+        return []
+    key = settings.SECRET_KEY
+    if key == DEV_SECRET_KEY:
+        return [Error("SECRET_KEY is the development default while DEBUG is off.", hint=_HINT, id=E001)]
+    if EXAMPLE_SECRET_KEY in key:
+        return [Error("SECRET_KEY is the placeholder of docker/.env.example.", hint=_HINT, id=E001)]
+    if len(key) < SECRET_KEY_MIN_LENGTH or len(set(key)) < 5:
         return [
             Error(
-                "SECRET_KEY is the development default while DEBUG is off.",
-                hint="Set SECRET_KEY to a long random value in the environment "
-                '(python -c "import secrets; print(secrets.token_urlsafe(50))").',
+                f"SECRET_KEY has {len(key)} characters ({len(set(key))} distinct); "
+                f"at least {SECRET_KEY_MIN_LENGTH} (and 5 distinct) are needed with DEBUG off.",
+                hint=_HINT,
                 id=E001,
             )
         ]

@@ -2,10 +2,11 @@
 
 import logging
 
+from django.conf import settings
 from django.db import connection
 
 from jobs.selectors import redis_health
-from semantic.embedders import describe_active_embedder
+from semantic.embedders import HASHING, EmbedderUnavailable, get_embedder
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +20,23 @@ def _database_ok() -> str:
         logger.warning("Health check: database unreachable: %s", exc)
         return f"error: {type(exc).__name__}"
     return "ok"
+
+
+def _embedder_status() -> str:
+    """Which embedder is active, in words safe for an unauthenticated caller.
+
+    Never the model's path or the load error (they name the install layout);
+    `manage.py doctor` and the worker banner give those to operators.
+    """
+    kind = settings.SEMANTIC_EMBEDDER
+    try:
+        embedder = get_embedder()
+    except EmbedderUnavailable:
+        return f"{kind}: unavailable (run `manage.py doctor`)"
+    text = f"{kind} ({embedder.model_name})"
+    if kind == HASHING:
+        text += " [WARNING: not a language model]"
+    return text
 
 
 def health_report() -> dict:
@@ -51,5 +69,5 @@ def health_report() -> dict:
         overall = "ok"
     # Which embedder search and the regenerate job use (never loads the model);
     # the hashing fallback says so, so it is never active silently.
-    embedder = describe_active_embedder()
+    embedder = _embedder_status()
     return {"status": overall, "database": database, **redis, "embedder": embedder, "problems": problems}

@@ -5,6 +5,20 @@ Views document their success shapes; the 4xx/503 bodies come from one place
 checks that each response matches the schema, so a missing code is a failure.
 """
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """`Authorization: Bearer <token>` in the schema (drf-spectacular's knox extension matches knox's class only)."""
+
+    target_class = "scribes.authentication.BearerTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Bearer")
+
+
 ERROR_SCHEMA = {
     "type": "object",
     "description": "An error: `detail` says what was wrong; validation errors map field names to messages.",

@@ -38,6 +38,11 @@ class TokenRequestSerializer(serializers.Serializer):
 class TokenResponseSerializer(serializers.Serializer):
     access_token = serializers.CharField()
     token_type = serializers.CharField()
+    expires_at = serializers.DateTimeField(help_text="When the token stops working (fixed, TOKEN_TTL after login).")
+
+
+class LogoutAllResponseSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField(help_text="How many tokens were revoked.")
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ Unset `DATABASE_URL` means an SQLite file under `var/`; `REDIS_URL` must point a
 Redis server (`make run` and `make test` start a throwaway one when it is unset).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -22,9 +23,32 @@ DEBUG = env_bool("DEBUG", True)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
+# --- Deployment security (safe defaults when DEBUG is off; see README "Deploying") ---
+#: Reverse proxies in front of the app that append to X-Forwarded-For: 0 when the
+#: app is published directly (the address is REMOTE_ADDR), 1 behind compose's nginx.
+#: Throttles and the admin lockout key on the address this many hops from the right,
+#: so a client cannot pick its own by sending the header.
+NUM_PROXIES = env_int("NUM_PROXIES", 0, minimum=0)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# "X-Forwarded-Proto" (behind a proxy that sets it, as docker/nginx.conf does) tells
+# Django the client used HTTPS; unset when published directly, where a client could forge it.
+_PROXY_SSL_HEADER = env_str("SECURE_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+)
+# Probes (compose's healthchecks) and scrapers inside the private network speak plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/?$", r"^metrics/?$"]
+
 INSTALLED_APPS = [
     # `jobs` comes before `django_rq` so its rqworker/rqscheduler commands win.
     "jobs",
+    # Before `scribes`, whose admin replaces knox's token admin.
+    "knox",
     "scribes",
     "notes",
     "reminders",
@@ -36,7 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
@@ -44,12 +68,23 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin CSS, the Swagger UI of /docs) straight from the app,
+    # compressed and with hashed names, so the image needs no file server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns an admin lockout into its 429 page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First, as django-axes asks: refuses a locked-out admin login before the password is checked.
+    "scribes.auth.AdminLoginAxesBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "scribes.urls"
@@ -110,6 +145,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a rule: Django calls every validator's password_changed() whenever
+    # set_password() is saved (admin, changepassword, the shell), which is the one
+    # place that sees every front door; it revokes the user's API tokens.
+    {"NAME": "scribes.auth.RevokeTokensOnPasswordChange"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -119,6 +158,21 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing one before collectstatic
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # collectstatic writes hashed, compressed copies; without it (DEBUG, tests)
+    # WhiteNoise serves from the apps' own static directories.
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+# `make run` serves from the apps' directories, without collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Email (reminder delivery) -------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -189,12 +243,44 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": env_str("THROTTLE_AUTH", "20/min"),
         "jobs": env_str("THROTTLE_JOBS", "10/min"),
+        # Every search runs the model on the query.
+        "search": env_str("THROTTLE_SEARCH", "60/min"),
     },
+    "NUM_PROXIES": NUM_PROXIES,
+    "DEFAULT_PARSER_CLASSES": [
+        "scribes.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
 }
+
+# --- API tokens (django-rest-knox) and the admin lockout (django-axes) -----------
+#: Days an API token lives from its login. Fixed, not sliding: a leaked token dies
+#: on schedule however much it is used, and no request writes to the token table.
+TOKEN_TTL_DAYS = env_int("TOKEN_TTL", 30, minimum=1)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=TOKEN_TTL_DAYS),
+    "AUTO_REFRESH": False,
+    # Clients of the old service send `Authorization: Bearer <token>`.
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_LIMIT_PER_USER": None,
+}
+#: Wrong admin passwords before a lockout, counted per username and per address apart.
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+#: Hours a lockout lasts (0: until `manage.py axes_reset...`).
+_AXES_COOLOFF_HOURS = env_int("ADMIN_LOGIN_COOLOFF_HOURS", 1, minimum=0)
+AXES_COOLOFF_TIME = timedelta(hours=_AXES_COOLOFF_HOURS) if _AXES_COOLOFF_HOURS else None
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# The API's /auth/token has its own per-address throttle; axes guards the admin.
+AXES_ONLY_ADMIN_SITE = True
+AXES_HANDLER = "scribes.auth.AdminLoginAxesHandler"
+AXES_RESET_ON_SUCCESS = True
+# The same address the throttles see (NUM_PROXIES), never a header the client picks.
+AXES_CLIENT_IP_CALLABLE = "scribes.auth.client_ip"
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Scribes API",

@@ -10,6 +10,8 @@ from scribes import apis
 urlpatterns = [
     re_path(r"^auth/register/?$", apis.RegisterApi.as_view(), name="auth-register"),
     re_path(r"^auth/token/?$", apis.TokenApi.as_view(), name="auth-token"),
+    re_path(r"^auth/logout/?$", apis.LogoutApi.as_view(), name="auth-logout"),
+    re_path(r"^auth/logout-all/?$", apis.LogoutAllApi.as_view(), name="auth-logout-all"),
     re_path(r"^health/?$", apis.HealthApi.as_view(), name="health"),
     re_path(r"^metrics/?$", metrics_view, name="metrics"),
     path("", include("notes.urls")),

@@ -1,4 +1,4 @@
-"""WSGI entry point (gunicorn in docker/)."""
+"""WSGI entry point, kept for in-process tools (the schema fuzzing); the web process runs scribes.asgi."""
 
 import os
 

@@ -59,6 +59,8 @@ class RegenerateEmbeddingsApi(APIView):
 
 
 class SearchApi(APIView):
+    throttle_scope = "search"  # every call runs the model on the query
+
     @extend_schema(
         tags=["semantic"],
         parameters=[

@@ -52,17 +52,18 @@ def test_key_reused_with_another_body_is_422_and_overlong_key_is_400(auth_client
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.urls("scribes.tests.idempotency_urls")
 def test_ten_concurrent_requests_with_one_key_create_one_job(user, redis_conn):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    token = Token.objects.create(user=user)
+    from scribes.services import user_token_issue
+
+    token, _ = user_token_issue(user=user)
     results: list = [None] * 10
     barrier = threading.Barrier(10)
 
     def call(index):
         try:
             client = APIClient()
-            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
             barrier.wait()
             response = client.post("/probe", {}, format="json", HTTP_IDEMPOTENCY_KEY="burst-1")
             results[index] = (response.status_code, response.json())

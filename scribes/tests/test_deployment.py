@@ -1,5 +1,6 @@
 """docker/ and the Procfile cannot run here; check what can be checked."""
 
+import json
 import shlex
 from pathlib import Path
 
@@ -22,13 +23,24 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
 
 
+def dockerfile_cmd() -> list[str]:
+    """The image's default command (the web process), as the Dockerfile's exec-form CMD says."""
+    lines = [line for line in (ROOT / "docker" / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")]
+    return json.loads(lines[-1][len("CMD ") :])
+
+
 def test_procfile_runs_web_worker_and_scheduler_with_existing_commands():
     entries = procfile()
     assert set(entries) == {"web", "worker", "scheduler"}
     commands = get_commands()
-    for argv in entries.values():
+    for name in ("worker", "scheduler"):
+        argv = entries[name]
         assert argv[:2] == ["python", "manage.py"]
         assert argv[2] in commands, argv
+    # `make run` serves through the same server and worker class as the image.
+    web, image = entries["web"], dockerfile_cmd()
+    assert web[:2] == image[:2] == ["gunicorn", "scribes.asgi:application"]
+    assert web[web.index("--worker-class") + 1] == image[image.index("--worker-class") + 1]
     # Our own rqworker/rqscheduler (project queues), not django-rq's.
     assert commands["rqworker"] == "jobs" and commands["rqscheduler"] == "jobs"
 
@@ -39,9 +51,20 @@ def test_compose_services_healthchecks_and_commands_match_procfile():
     entries = procfile()
     assert services["worker"]["command"] == entries["worker"]
     assert services["scheduler"]["command"] == entries["scheduler"]
-    assert services["web"]["command"][:2] == ["gunicorn", "scribes.wsgi:application"]
-    for name in ("web", "worker", "scheduler", "postgres", "redis"):
+    assert services["web"]["command"] == dockerfile_cmd()
+    for name in ("proxy", "web", "worker", "scheduler", "postgres", "redis"):
         assert "healthcheck" in services[name], name
+
+
+def test_only_the_proxy_is_published_and_the_app_trusts_exactly_one_proxy():
+    services = compose()["services"]
+    assert "ports" not in services["web"]
+    assert services["proxy"]["ports"] == ["8000:80"]
+    assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in services["proxy"]["volumes"]
+    assert services["web"]["environment"]["NUM_PROXIES"] == "1"
+    conf = (ROOT / "docker" / "nginx.conf").read_text()
+    assert "server web:8000;" in conf
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in conf
 
 
 def test_worker_gets_warm_shutdown_and_a_grace_period_longer_than_a_job():

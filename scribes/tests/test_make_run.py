@@ -70,6 +70,9 @@ def test_procfile_brings_up_web_worker_scheduler_and_processes_an_api_job(redis_
             interval=0.5,
             what="web and a live worker",
         )
+        # The admin is styled under `make run` too (WhiteNoise, from the apps' directories).
+        with urllib.request.urlopen(base + "/static/admin/css/base.css", timeout=10) as response:
+            assert response.status == 200 and b"body" in response.read()
         assert _request(base, "POST", "/auth/register", {"username": "runner", "email": "r@example.com",
                                                          "password": "long-enough-pass-42"})[0] == 201  # fmt: skip
         status, body = _request(base, "POST", "/auth/token", {"username": "runner", "password": "long-enough-pass-42"})

@@ -5,7 +5,8 @@ import os
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from rest_framework.authtoken.models import Token
+
+from scribes.services import user_token_issue
 
 
 class Command(BaseCommand):
@@ -22,8 +23,9 @@ class Command(BaseCommand):
         user.is_superuser = True
         user.set_password(password)
         user.save()
-        token, _ = Token.objects.get_or_create(user=user)
+        # The reset password above revoked the previous tokens.
+        token, expires_at = user_token_issue(user=user)
         verb = "Created" if created else "Reset"
         self.stdout.write(self.style.SUCCESS(f"{verb} demo user: username={username} password={password}"))
-        self.stdout.write(f"API token: Authorization: Bearer {token.key}")
+        self.stdout.write(f"API token: Authorization: Bearer {token} (expires {expires_at:%Y-%m-%d})")
         self.stdout.write("Admin: http://127.0.0.1:8000/admin/   API docs: http://127.0.0.1:8000/docs")
