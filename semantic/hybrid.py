@@ -24,6 +24,9 @@ RRF_K = 60
 CANDIDATES = 100
 KEYWORD_WEIGHT = 1.0
 SEMANTIC_WEIGHT = 1.0
+#: Notes holding every word and phrase of the query (as `GET /notes?search=` means it) rank first,
+#: fused order within each tier: a rare code or name typed verbatim is never outvoted by meaning.
+STRICT_FIRST = True
 
 
 def rrf_fuse(rankings: list[tuple[list[int], float]], *, k: int = RRF_K) -> list[tuple[int, float]]:
@@ -77,8 +80,13 @@ def note_hybrid_search(*, user, query: str, limit: int = 10, mode: str = HYBRID,
             [
                 ([note_id for note_id, _ in keyword_ranked], KEYWORD_WEIGHT),
                 ([note_id for note_id, _, _ in semantic_ranked], SEMANTIC_WEIGHT),
-            ]
+            ],
+            k=RRF_K,
         )
+    if keyword and STRICT_FIRST and keyword_ranked:
+        strict = {note_id for note_id, _ in note_keyword_ranking(user=user, query=keyword, limit=depth)}
+        # sorted() is stable: within each tier the ranking's order stays.
+        ranked = sorted(ranked, key=lambda item: item[0] not in strict)
     ranked = ranked[:limit]
     return {
         "results": _present(user=user, ranked=ranked, keyword=keyword, keyword_ids=keyword_ids, best_chunk=best_chunk),
