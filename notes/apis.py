@@ -9,6 +9,7 @@ from notes import services
 from notes.search import MAX_RESULTS, KeywordQueryError
 from notes.selectors import note_ids_matching, note_list_for_user
 from notes.serializers import NoteSearchParamsSerializer, NoteSerializer
+from scribes.serializers import ErrorSerializer
 
 _SEARCH = OpenApiParameter(
     "search",
@@ -18,7 +19,9 @@ _SEARCH = OpenApiParameter(
 )
 
 
-@extend_schema_view(get=extend_schema(parameters=[_SEARCH]))
+@extend_schema_view(
+    get=extend_schema(parameters=[_SEARCH], responses={200: NoteSerializer(many=True), 400: ErrorSerializer})
+)
 @extend_schema(tags=["notes"])
 class NoteListApi(generics.ListCreateAPIView):
     serializer_class = NoteSerializer

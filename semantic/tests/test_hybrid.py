@@ -151,3 +151,20 @@ def test_match_past_the_model_window_is_found_by_meaning(minilm, auth_client, us
     assert top["snippet"].startswith("…")  # it starts at the best chunk, not at the note's beginning
     vector = np.frombuffer(bytes(Note.objects.get(title="Minutes").embedding.vector), dtype=np.float32)
     assert vector.size > 384
+
+
+def test_docs_show_the_search_parameters(api_client):
+    import yaml
+
+    response = api_client.get("/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    schema = response.json() if response["Content-Type"].endswith("json") else yaml.safe_load(response.content)
+
+    def names(path):
+        return {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
+
+    search = names("/semantic/search/")
+    assert {"q", "limit", "mode"} <= set(search)
+    assert set(search["mode"]["schema"]["enum"]) == {"hybrid", "semantic", "keyword"}
+    assert "search" in names("/notes/")
+    result = schema["components"]["schemas"]["SearchResult"]["properties"]
+    assert {"matched", "highlight", "snippet", "score"} <= set(result)
