@@ -22,7 +22,9 @@
   ratio is the index's cost: the generated tsvector and its GIN entries on
   PostgreSQL, the FTS5 triggers on SQLite.
 
-`python -m bench search_quality [--quick]`, `python -m bench.search_quality --tune`
+`python -m bench search_quality [--quick]` (stderr also prints the fusion grid on the
+tuning half); `python -m bench.search_quality --tune` adds the chunk-size grid (slow:
+one embedding of the abstracts per size).
 """
 
 from __future__ import annotations
@@ -155,6 +157,51 @@ def bare_model(docs: list[dict], halves: dict[str, list[dict]]) -> dict[str, tup
     return out
 
 
+def fusion_grid(user, halves: dict[str, list[dict]], note_to_doc: dict[int, str]) -> None:
+    """Print hybrid nDCG@10 over RRF k, depth, keyword weight and strict-first on the tuning half.
+
+    Rankings are fetched once per claim and fused offline. The best row's
+    held-out figure is printed after the choice is made, never used for it.
+    """
+    import itertools
+
+    from notes.search import keyword_query_parse, note_keyword_ranking
+    from semantic import hybrid
+    from semantic.selectors import note_semantic_ranking
+
+    def fetch(half):
+        out = []
+        for q in half:
+            query = keyword_query_parse(q["text"])
+            relaxed = [i for i, _ in note_keyword_ranking(user=user, query=query, limit=200, relaxed=True)]
+            strict = {i for i, _ in note_keyword_ranking(user=user, query=query, limit=200)}
+            semantic = [i for i, _, _ in note_semantic_ranking(user=user, query=q["text"], limit=200)["ranked"]]
+            out.append((set(q["relevant"]), relaxed, strict, semantic))
+        return out
+
+    def score(fetched, k, depth, weight, strict_first):
+        total = 0.0
+        for relevant, relaxed, strict, semantic in fetched:
+            fused = hybrid.rrf_fuse([(relaxed[:depth], weight), (semantic[:depth], 1.0)], k=k)
+            if strict_first:
+                fused = sorted(fused, key=lambda item: item[0] not in strict)
+            total += ndcg_at_10([note_to_doc.get(i, "") for i, _ in fused[:10]], relevant)
+        return total / len(fetched)
+
+    tuning = fetch(halves["tuning"])
+    grid = itertools.product((5, 10, 20, 40, 60, 100), (20, 50, 100, 200), (0.5, 0.75, 1.0, 1.5, 2.0), (True, False))
+    results = sorted(((score(tuning, *params), params) for params in grid), reverse=True)
+    shipped = (hybrid.RRF_K, hybrid.CANDIDATES, hybrid.KEYWORD_WEIGHT, hybrid.STRICT_FIRST)
+    print("fusion grid on the tuning half (k, depth, keyword weight, strict-first):", file=sys.stderr)
+    for value, params in results[:12]:
+        print(f"  {value:.4f} {params}", file=sys.stderr)
+    print(f"  shipped {shipped}: {score(tuning, *shipped):.4f}", file=sys.stderr)
+    held = fetch(halves["held-out"])
+    best = results[0][1]
+    print(f"held-out: best-on-tuning {best} {score(held, *best):.4f}; shipped {score(held, *shipped):.4f}",
+          file=sys.stderr)  # fmt: skip
+
+
 def _quality(user, docs, queries) -> list[dict]:
     from semantic.services import note_embeddings_regenerate
 
@@ -168,6 +215,7 @@ def _quality(user, docs, queries) -> list[dict]:
         file=sys.stderr,
     )
     bare = bare_model(docs, halves)
+    fusion_grid(user, halves, note_to_doc)
     rows = []
     for name, half in halves.items():
         scores = {mode: evaluate(user, half, note_to_doc, mode) for mode in MODES}
@@ -322,6 +370,8 @@ def _writes(quick: bool) -> list[dict]:
     user = get_user_model().objects.create_user(username="bench-writes", password="x")
     docs, _ = load_eval()
     timings = {"index": {"create": [], "edit": []}, "none": {"create": [], "edit": []}}
+    for doc in docs[:50]:  # warm up connections, caches and code paths before either arm is timed
+        note_update(note=note_create(user=user, title="warm up", content=doc["text"]), content="warm")
     for round_no in range(rounds):
         for arm in ("none", "index") if round_no % 2 == 0 else ("index", "none"):
             call_command("migrate", "notes", "0001" if arm == "none" else "0002", verbosity=0)
@@ -368,7 +418,7 @@ def run(quick: bool = False) -> list[dict]:
         require_disposable_redis(django_rq.get_connection(queues.DEFAULT))
         print(f"bench.search_quality: {where}", file=sys.stderr)
         if quick:
-            docs = docs[:300]
+            docs = docs[:150]
             relevant = {d["id"] for d in docs}
             queries = [q for q in queries if set(q["relevant"]) <= relevant] or queries[:10]
         user = get_user_model().objects.create_user(username="bench-quality", password="x")

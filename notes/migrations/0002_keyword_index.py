@@ -34,8 +34,9 @@ SQLITE_FORWARD = [
     """CREATE TRIGGER notes_fts_delete AFTER DELETE ON scribes_note BEGIN
         INSERT INTO notes_fts(notes_fts, rowid, title, content) VALUES ('delete', old.id, old.title, old.content);
     END""",
-    # Only a change of the indexed text touches the index (not every updated_at bump).
-    """CREATE TRIGGER notes_fts_update AFTER UPDATE OF title, content ON scribes_note BEGIN
+    # Django's save() sets every column: only a real change of the text touches the index.
+    """CREATE TRIGGER notes_fts_update AFTER UPDATE OF title, content ON scribes_note
+    WHEN old.title IS NOT new.title OR old.content IS NOT new.content BEGIN
         INSERT INTO notes_fts(notes_fts, rowid, title, content) VALUES ('delete', old.id, old.title, old.content);
         INSERT INTO notes_fts(rowid, title, content) VALUES (new.id, new.title, new.content);
     END""",
