@@ -55,8 +55,12 @@ def test_index_follows_edits_and_deletes(auth_client, user, notes):
     note_update(note=note, content="A parrot talks.")
     assert _titles(auth_client, "parrot") == ["cats"]
     assert _titles(auth_client, "windowsill") == []
+    note_update(note=note, title="budgie")
+    assert _titles(auth_client, "budgie") == ["budgie"]
     note.delete()
     assert _titles(auth_client, "parrot") == []
+    Note.objects.bulk_create([Note(user=user, title="bulk", content="written around the services")])
+    assert _titles(auth_client, "services") == ["bulk"]  # the database keeps the index, whatever writes
 
 
 def test_nobody_sees_another_users_notes(auth_client, other_client, notes):

@@ -7,6 +7,7 @@ from notes.models import Note
 from semantic import chunking
 from semantic.hybrid import rrf_fuse
 from semantic.models import NoteEmbedding
+from semantic.selectors import note_unindexed_count
 from semantic.services import note_embeddings_regenerate
 
 pytestmark = pytest.mark.django_db
@@ -123,6 +124,7 @@ def test_long_note_is_stored_as_chunks_and_counted_once(user, make_notes):
     assert len(bytes(stored.vector)) == chunks * stored.dimensions * 4
     assert result["embeddings_generated"] == 1 and result["chunks_embedded"] == chunks
     assert note_embeddings_regenerate(user=user, only_stale=True)["total_notes"] == 0
+    assert note_unindexed_count(user=user) == 0  # doctor's and the API's count: notes, not chunks
 
 
 @pytest.mark.realmodel
