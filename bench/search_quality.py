@@ -176,7 +176,8 @@ def fusion_grid(user, halves: dict[str, list[dict]], note_to_doc: dict[int, str]
             relaxed = [i for i, _ in note_keyword_ranking(user=user, query=query, limit=200, relaxed=True)]
             strict = {i for i, _ in note_keyword_ranking(user=user, query=query, limit=200)}
             semantic = [i for i, _, _ in note_semantic_ranking(user=user, query=q["text"], limit=200)["ranked"]]
-            out.append((set(q["relevant"]), relaxed, strict, semantic))
+            short = query.size <= hybrid.STRICT_FIRST_MAX_UNITS
+            out.append((set(q["relevant"]), relaxed, strict if short else set(), semantic))
         return out
 
     def score(fetched, k, depth, weight, strict_first):
@@ -197,8 +198,8 @@ def fusion_grid(user, halves: dict[str, list[dict]], note_to_doc: dict[int, str]
     tuning = fetch(halves["tuning"])
     grid = itertools.product((5, 10, 20, 40, 60, 100), (20, 50, 100, 200), (0.5, 0.75, 1.0, 1.5, 2.0), (True, False))
     results = sorted(((score(tuning, *params), params) for params in grid), reverse=True)
-    shipped = (hybrid.RRF_K, hybrid.CANDIDATES, hybrid.KEYWORD_WEIGHT, hybrid.STRICT_FIRST)
-    say("fusion grid on the tuning half (k, depth, keyword weight, strict-first):")
+    shipped = (hybrid.RRF_K, hybrid.CANDIDATES, hybrid.KEYWORD_WEIGHT, True)
+    say("fusion grid on the tuning half (k, depth, keyword weight, strict-first for short queries):")
     for value, params in results[:12]:
         say(f"  {value:.4f} {params}")
     say(f"  shipped {shipped}: {score(tuning, *shipped):.4f}")

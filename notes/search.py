@@ -68,6 +68,11 @@ class KeywordQuery:
     groups: list[Group]  # alternatives (`or`)
 
     @property
+    def size(self) -> int:
+        """How many words and phrases the query looks for."""
+        return sum(len(g.positive) for g in self.groups)
+
+    @property
     def words(self) -> list[str]:
         """Lower-cased words to look for (for highlighting)."""
         return [w.lower() for g in self.groups for u in g.positive for w in _WORD.findall(u.text)]
