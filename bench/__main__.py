@@ -56,12 +56,36 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_readme(text: str) -> None:
+def _prefix(benchmark: str) -> str:
+    return benchmark.split(":", 1)[0].strip()
+
+
+def merged_rows(old_table: str, rows: list[dict]) -> list[dict]:
+    """The README's rows with those of the re-run benchmarks (same `prefix:`) replaced in place."""
+    fresh = {_prefix(str(row.get("benchmark"))) for row in rows}
+    out: list[dict] = []
+    placed = False
+    for line in old_table.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 5:
+            continue
+        if _prefix(cells[0]) in fresh:
+            if not placed:
+                out.extend(rows)
+                placed = True
+            continue
+        out.append(dict(zip(("benchmark", "figure", "baseline", "ratio", "target"), cells, strict=True)))
+    return out if placed else out + rows
+
+
+def write_readme(rows: list[dict], *, partial: bool) -> None:
+    """Rewrite the README table; a partial run (named modules) replaces only its own rows."""
     readme = ROOT / "README.md"
     content = readme.read_text()
     if START in content and END in content:
         head, rest = content.split(START, 1)
-        _, tail = rest.split(END, 1)
+        old, tail = rest.split(END, 1)
+        text = table(merged_rows(old.strip(), rows) if partial else rows)
         readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
 
 
@@ -78,7 +102,7 @@ def main() -> int:
     text = table(rows)
     print(text)
     if not args.no_readme and not args.quick:
-        write_readme(text)
+        write_readme(rows, partial=bool(args.names))
     return 1 if any("FAILED" in str(row.get("benchmark")) for row in rows) else 0
 
 

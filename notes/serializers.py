@@ -6,6 +6,9 @@ from rest_framework import serializers
 
 from notes.models import NOTE_CONTENT_MAX_LENGTH, NOTE_TITLE_MAX_LENGTH, Note
 
+#: Longest `search` accepted (characters).
+NOTE_SEARCH_MAX_LENGTH = 500
+
 
 def refuse_control_characters(value: str) -> str:
     """A title is one line: CR, LF, tabs and other control characters would break the reminder
@@ -31,3 +34,7 @@ class NoteSerializer(serializers.ModelSerializer):
         model = Note
         fields = ["id", "title", "content", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class NoteSearchParamsSerializer(serializers.Serializer):
+    search = serializers.CharField(max_length=NOTE_SEARCH_MAX_LENGTH, help_text="Web-search syntax.")

@@ -1,4 +1,4 @@
-"""`POST /semantic/regenerate-embeddings` and `GET /semantic/search`: validate, call, present."""
+"""`POST /semantic/regenerate-embeddings` and `GET /semantic/search` (three modes): validate, call, present."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -9,10 +9,11 @@ from rest_framework.views import APIView
 
 from jobs.idempotency import idempotent
 from jobs.serializers import BackgroundJobSerializer
+from notes.search import KeywordQueryError
 from scribes.exceptions import ServiceUnavailable
 from scribes.serializers import ErrorSerializer
 from semantic.embedders import EmbedderUnavailable
-from semantic.selectors import note_search
+from semantic.hybrid import MODES, note_hybrid_search
 from semantic.serializers import RegenerateRequestSerializer, SearchQuerySerializer, SearchResponseSerializer
 from semantic.services import note_embeddings_regenerate_start
 
@@ -58,6 +59,10 @@ class RegenerateEmbeddingsApi(APIView):
         )
 
 
+def _search_args(data: dict) -> dict:
+    return {"query": data["q"], "limit": data["limit"], "mode": data["mode"]}
+
+
 class SearchApi(APIView):
     throttle_scope = "search"  # every call runs the model on the query
 
@@ -66,6 +71,13 @@ class SearchApi(APIView):
         parameters=[
             OpenApiParameter("q", OpenApiTypes.STR, required=True, description="What to look for, in words."),
             OpenApiParameter("limit", OpenApiTypes.INT, description="How many results (default 10)."),
+            OpenApiParameter(
+                "mode",
+                OpenApiTypes.STR,
+                enum=list(MODES),
+                description="hybrid (default): words and meaning fused by reciprocal rank; semantic: meaning only; "
+                'keyword: words only (web-search syntax: "quoted phrase", -word, or).',
+            ),
         ],
         responses={200: SearchResponseSerializer, 400: ErrorSerializer, 503: ErrorSerializer},
     )
@@ -74,9 +86,9 @@ class SearchApi(APIView):
         if not params.is_valid():
             raise _invalid(params)
         try:
-            result = note_search(
-                user=request.user, query=params.validated_data["q"], limit=params.validated_data["limit"]
-            )
+            result = note_hybrid_search(user=request.user, **_search_args(params.validated_data))
+        except KeywordQueryError as exc:
+            raise ValidationError({"detail": f"q: {exc}", "errors": {"q": [str(exc)]}}) from exc
         except EmbedderUnavailable as exc:
             raise SearchUnavailable(f"Search is unavailable: {exc}") from exc
         return Response(SearchResponseSerializer(result).data)

@@ -16,20 +16,24 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models.functions import Length, Substr
+from django.db.models.functions import Length
 
 from notes.models import Note
+from semantic.chunking import chunk_spans
 from semantic.embedders import Embedder, get_embedder
 from semantic.models import NoteEmbedding
 
-#: Characters of a note embedded: MiniLM reads at most 256 word pieces anyway.
-EMBED_TEXT_MAX_CHARS = 2000
 SNIPPET_CHARS = 200
 
 
 def note_embedding_text(*, title: str, content: str) -> str:
-    """The text a note's vector is computed from."""
-    return f"{title}\n\n{content}".strip()[:EMBED_TEXT_MAX_CHARS]
+    """The text a note's vectors are computed from: all of it, chunked (`semantic.chunking`)."""
+    return f"{title}\n\n{content}".strip()
+
+
+def content_offset(*, title: str, offset: int) -> int:
+    """Where in the note's content a position of its embedding text falls."""
+    return max(0, offset - len(title) - 2)
 
 
 def text_hash(text: str) -> str:
@@ -66,13 +70,30 @@ def note_unindexed_count(*, user=None, model: str | None = None) -> int:
 
 @dataclass(frozen=True)
 class _Matrix:
+    """A user's chunk vectors, notes in id order, each note's chunks in a contiguous run of rows."""
+
     version: tuple
-    note_ids: np.ndarray  # int64, shape (n,)
-    vectors: np.ndarray  # float32, shape (n, dimensions)
+    note_ids: np.ndarray  # int64, shape (notes,)
+    vectors: np.ndarray  # float32, shape (chunks, dimensions)
+    starts: np.ndarray | None = None  # int64 first row of each note; None when every note is one chunk
 
     @property
     def nbytes(self) -> int:
-        return self.note_ids.nbytes + self.vectors.nbytes
+        return self.note_ids.nbytes + self.vectors.nbytes + (0 if self.starts is None else self.starts.nbytes)
+
+    def note_scores(self, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`(best chunk score per note, all chunk scores)` for a normalized query vector."""
+        scores = self.vectors @ query_vector
+        if self.starts is None:
+            return scores, scores
+        return np.maximum.reduceat(scores, self.starts), scores
+
+    def best_chunk(self, index: int, scores: np.ndarray) -> int:
+        if self.starts is None:
+            return 0
+        start = int(self.starts[index])
+        end = int(self.starts[index + 1]) if index + 1 < len(self.starts) else len(scores)
+        return int(np.argmax(scores[start:end]))
 
 
 class VectorCache:
@@ -117,9 +138,12 @@ def _load_matrix(*, user, embedder: Embedder, version: tuple) -> _Matrix:
         empty = np.zeros((0, embedder.dimensions), dtype=np.float32)
         return _Matrix(version, np.zeros(0, dtype=np.int64), empty)
     ids = np.fromiter((note_id for note_id, _ in pairs), dtype=np.int64, count=len(pairs))
-    blob = b"".join(bytes(vector) for _, vector in pairs)
-    vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(pairs), embedder.dimensions)
-    return _Matrix(version, ids, vectors)
+    blobs = [bytes(vector) for _, vector in pairs]
+    # A long note's row holds one vector per chunk, back to back.
+    counts = np.fromiter((len(blob) // (4 * embedder.dimensions) for blob in blobs), dtype=np.int64, count=len(blobs))
+    vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, embedder.dimensions)
+    starts = None if int(counts.max()) == 1 else np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return _Matrix(version, ids, vectors, starts)
 
 
 def _index_state(*, user, model: str) -> tuple[int, int, object]:
@@ -143,18 +167,18 @@ def _index_state(*, user, model: str) -> tuple[int, int, object]:
     return notes, indexed, latest
 
 
-def note_search(*, user, query: str, limit: int = 10) -> dict:
-    """The user's notes ranked by cosine similarity to `query` (vectors are normalized).
+def note_semantic_ranking(*, user, query: str, limit: int) -> dict:
+    """The user's notes ranked by their best chunk's cosine similarity to `query`.
 
-    Returns `{"results": [...], "model": ..., "unindexed": N}`; notes without a
-    vector from the active model are counted in `unindexed`, not ranked.
+    Returns `{"ranked": [(note_id, score, best chunk index), ...], "model", "unindexed"}`;
+    notes without a vector from the active model are counted in `unindexed`, not ranked.
     """
     embedder = get_embedder()
     model = embedder.model_name
     notes, indexed, latest = _index_state(user=user, model=model)
     unindexed = notes - indexed
     if not indexed:
-        return {"results": [], "model": model, "unindexed": unindexed}
+        return {"ranked": [], "model": model, "unindexed": unindexed}
     key = (user.pk, model)
     version = (indexed, latest)
     matrix = vector_cache.get(key, version)
@@ -163,26 +187,41 @@ def note_search(*, user, query: str, limit: int = 10) -> dict:
         vector_cache.put(key, matrix)
 
     query_vector = embedder.encode([query])[0]
-    scores = matrix.vectors @ query_vector
+    scores, chunk_scores = matrix.note_scores(query_vector)
     k = min(limit, len(scores))
     top = np.argpartition(-scores, k - 1)[:k]
     top = top[np.argsort(-scores[top], kind="stable")]
-    ranked = [(int(matrix.note_ids[i]), float(scores[i])) for i in top]
+    ranked = [(int(matrix.note_ids[i]), float(scores[i]), matrix.best_chunk(i, chunk_scores)) for i in top]
+    return {"ranked": ranked, "model": model, "unindexed": unindexed}
 
-    notes = {
-        row["id"]: row
-        for row in Note.objects.filter(user=user, pk__in=[note_id for note_id, _ in ranked])
-        .annotate(snippet=Substr("content", 1, SNIPPET_CHARS))
-        .values("id", "title", "snippet")
-    }
-    results = [
-        {
-            "note_id": note_id,
-            "title": notes[note_id]["title"],
-            "snippet": notes[note_id]["snippet"],
-            "score": round(score, 4),
-        }
-        for note_id, score in ranked
-        if note_id in notes  # deleted since the state query
-    ]
-    return {"results": results, "model": model, "unindexed": unindexed}
+
+def note_search(*, user, query: str, limit: int = 10) -> dict:
+    """The user's notes ranked by meaning (vectors are normalized, a note scores as its best chunk).
+
+    Returns `{"results": [...], "model": ..., "unindexed": N}`; each result's
+    snippet starts at the note's best chunk.
+    """
+    ranking = note_semantic_ranking(user=user, query=query, limit=limit)
+    ranked = ranking["ranked"]
+    rows = Note.objects.filter(user=user, pk__in=[note_id for note_id, _, _ in ranked]).values_list(
+        "id", "title", "content"
+    )
+    notes = {note_id: (title, content) for note_id, title, content in rows}
+    results = []
+    for note_id, score, chunk in ranked:
+        if note_id not in notes:
+            continue  # deleted since the state query
+        title, content = notes[note_id]
+        start = 0
+        if chunk:
+            spans = chunk_spans(note_embedding_text(title=title, content=content))
+            start = content_offset(title=title, offset=spans[min(chunk, len(spans) - 1)][0])
+        results.append(
+            {
+                "note_id": note_id,
+                "title": title,
+                "snippet": content[start : start + SNIPPET_CHARS],
+                "score": round(score, 4),
+            }
+        )
+    return {"results": results, "model": ranking["model"], "unindexed": ranking["unindexed"]}

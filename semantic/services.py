@@ -20,6 +20,7 @@ from jobs.selectors import background_job_active_for_user, rq_connection
 from jobs.services import background_job_start
 from notes.models import Note
 from scribes import queues
+from semantic.chunking import chunk_text
 from semantic.embedders import Embedder, get_embedder
 from semantic.models import NoteEmbedding
 from semantic.selectors import note_embedding_text, note_ids_to_embed, text_hash
@@ -38,6 +39,7 @@ class _Tally:
     succeeded: int = 0
     failed: int = 0
     deleted: int = 0
+    chunks: int = 0
     failed_ids: list[int] = field(default_factory=list)
 
     def fail(self, note_id: int) -> None:
@@ -88,24 +90,36 @@ def _bulk_upsert(objs: list[NoteEmbedding]) -> int:
 
 
 def _embed_batch(*, embedder: Embedder, user, note_ids: list[int], tally: _Tally, log) -> None:
-    """Read, encode and write one batch: two queries whatever its size."""
+    """Read, encode and write one batch: two queries whatever its size.
+
+    A note longer than the model's window is embedded chunk by chunk (one model
+    call for all the batch's chunks) and stored as one row holding its chunk
+    vectors back to back, so every count (progress, missing, stale, doctor)
+    stays a count of notes.
+    """
     rows = list(Note.objects.filter(pk__in=note_ids, user=user).values_list("id", "title", "content"))
     tally.deleted += len(note_ids) - len(rows)
     texts = [note_embedding_text(title=title, content=content) for _, title, content in rows]
-    vectors = _encode_batch(embedder, texts, log) if texts else []
+    chunks = [chunk_text(text) for text in texts]
+    flat = [piece for pieces in chunks for piece in pieces]
+    flat_vectors = _encode_batch(embedder, flat, log) if flat else []
     now = timezone.now()
     objs = []
-    for (note_id, _, _), text, vector in zip(rows, texts, vectors, strict=True):
-        if vector is None or vector.shape != (embedder.dimensions,) or not np.isfinite(vector).all():
+    position = 0
+    for (note_id, _, _), text, pieces in zip(rows, texts, chunks, strict=True):
+        vectors = flat_vectors[position : position + len(pieces)]
+        position += len(pieces)
+        if any(v is None or v.shape != (embedder.dimensions,) or not np.isfinite(v).all() for v in vectors):
             tally.fail(note_id)
             continue
+        tally.chunks += len(vectors)
         objs.append(
             NoteEmbedding(
                 note_id=note_id,
                 user_id=user.pk,
                 model=embedder.model_name,
                 dimensions=embedder.dimensions,
-                vector=np.asarray(vector, dtype=np.float32).tobytes(),
+                vector=np.asarray(vectors, dtype=np.float32).tobytes(),
                 text_hash=text_hash(text),
                 updated_at=now,
             )
@@ -158,6 +172,7 @@ def note_embeddings_regenerate(
     log.info("Embedding regeneration complete: %d succeeded, %d failed", tally.succeeded, tally.failed)
     return {
         "embeddings_generated": tally.succeeded,
+        "chunks_embedded": tally.chunks,
         "failed_notes": tally.failed,
         "failed_note_ids": tally.failed_ids,
         "deleted_notes": tally.deleted,

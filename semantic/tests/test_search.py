@@ -24,7 +24,8 @@ def test_search_returns_ranked_results_with_model_and_unindexed(auth_client, use
     top = body["results"][0]
     assert top["title"] == "Garden"
     assert top["snippet"] == "tomatoes and basil in the garden"
-    assert set(top) == {"note_id", "title", "snippet", "score"}
+    assert {"note_id", "title", "snippet", "score"} <= set(top)  # the fields from before hybrid search
+    assert body["mode"] == "hybrid" and top["matched"] == ["keyword", "semantic"]
     assert top["score"] >= body["results"][1]["score"]
     assert auth_client.get("/semantic/search/", {"q": "car"}).status_code == 200
 
@@ -42,8 +43,11 @@ def test_search_only_sees_the_callers_notes(auth_client, other_client, user, oth
 
 def test_search_with_no_vectors_reports_all_unindexed(auth_client, user, make_notes):
     make_notes(user, ["A: one", "B: two"])
+    body = auth_client.get("/semantic/search", {"q": "one", "mode": "semantic"}).json()
+    assert body == {"results": [], "model": "hashing-384", "unindexed": 2, "mode": "semantic"}
+    # Words still find a note that has no vector yet.
     body = auth_client.get("/semantic/search", {"q": "one"}).json()
-    assert body == {"results": [], "model": "hashing-384", "unindexed": 2}
+    assert [(r["title"], r["matched"]) for r in body["results"]] == [("A", ["keyword"])]
 
 
 @pytest.mark.parametrize(

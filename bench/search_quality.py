@@ -1,0 +1,455 @@
+"""Search quality, latency and write cost, each against a baseline measured in the same run.
+
+* Quality: the SciFact subset in `../shared/data/search-eval/` (or SEARCH_EVAL_DIR)
+  loaded as one user's notes through `note_create` and embedded by
+  `note_embeddings_regenerate` (the services the API and the worker use);
+  nDCG@10 and recall@10 of each claim through `note_hybrid_search` in keyword,
+  semantic and hybrid modes. Claims are split by id parity: even ids are the
+  tuning half (every parameter was chosen on it: `--tune` prints the grid),
+  odd ids the held-out half, reported beside it. Targets: hybrid ≥ 1.03 × the
+  better single mode; semantic ≥ 0.99 × the bare model (`model.encode` of each
+  whole note, cosine, top 10) on the same notes.
+* Exact tokens: 32 notes holding rare codes, names and numbers among the
+  abstracts, each token queried verbatim: recall@1 per mode (target 1.0 for
+  keyword and hybrid).
+* Latency: GET /semantic/search (full HTTP stack, hybrid) for a user with
+  10,000 and 100,000 notes of real text (the abstracts, cycled) with synthetic
+  vectors (random unit vectors, one per note: the model would take hours),
+  against the real model's query encode time; memory of the user's cached matrix.
+* Writes: `note_create` and `note_update` p50 with the keyword index against the
+  same writes on the table migrated back to before the index (notes 0001), in
+  alternating rounds. That is the only difference between the two arms, so the
+  ratio is the index's cost: the generated tsvector and its GIN entries on
+  PostgreSQL, the FTS5 triggers on SQLite.
+
+`python -m bench search_quality [--quick]` (stderr also prints the fusion grid on the
+tuning half); `python -m bench.search_quality --tune` adds the chunk-size grid (slow:
+one embedding of the abstracts per size).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODES = ("keyword", "semantic", "hybrid")
+
+# Rare tokens typed verbatim, each in a note of ordinary prose.
+EXACT = [
+    ("INV-2024-0042", "Paid invoice {t} to the printer for the spring catalogue."),
+    ("PO-77812-B", "Purchase order {t} covers the replacement laptops."),
+    ("JIRA-48213", "Ticket {t}: login page times out behind the proxy."),
+    ("SKU 4471-XQ", "Reorder {t} before the holidays, stock is low."),
+    ("KX-88-TQ", "The rental car plate is {t}, parked on level three."),
+    ("v3.14.159", "Release {t} fixes the rounding error in reports."),
+    ("A7F3-99K2", "Order #{t} shipped on Tuesday with the courier."),
+    ("DE89370400440532013000", "Transfer the deposit to IBAN {t} by Friday."),
+    ("+44 20 7946 0958", "Call the London office on {t} after lunch."),
+    ("Oluwaseun Adebayo-Fairweather", "Lunch with {t} to talk about the new contract."),
+    ("Maximilian Szczepański", "{t} sends the quarterly numbers on Mondays."),
+    ("Xiomara Quintanilla", "Ask {t} about the venue for the workshop."),
+    ("Thorvaldur Eggertsson", "{t} recommended a plumber for the kitchen."),
+    ("Priyamvada Raghunathan", "Dinner at {t}'s place next Saturday."),
+    ("Zbigniew Wróblewski", "Birthday card for {t}, he turns sixty."),
+    ("Aurelio Benvenuti", "{t} lent me the book about Roman roads."),
+    ("Kwabena Owusu-Ansah", "Interview {t} for the backend role."),
+    ("Siobhán Ní Bhraonáin", "{t} will cover my shift on Thursday."),
+    ("Hjördis Lindqvist", "Send {t} the slides from the conference."),
+    ("Bartholomew Quackenbush", "{t} is the landlord's new agent."),
+    ("ZX-Spectrum-48K", "Found my old {t} in the attic, it still boots."),
+    ("CVE-2021-44228", "Patch the logging library against {t} today."),
+    ("RFC 9110", "Reread {t} on conditional requests before the review."),
+    ("ISO 8601", "Dates in the export must follow {t}."),
+    ("SN 8C-3319-7720", "The boiler's serial number is {t}, for the warranty."),
+    ("gate B47", "Flight leaves from {t}, boarding at 6:40."),
+    ("room 4.117", "The seminar moved to {t} on the fourth floor."),
+    ("locker 3391", "Gym bag is in {t}, code on the fridge."),
+    ("policy 55-0192-PL", "Home insurance {t} renews in March."),
+    ("tracking 1Z999AA10123456784", "Parcel {t} is held at the depot."),
+    ("Wi-Fi QuokkaNest_5G", "The cabin's network is {t}, password on the door."),
+    ("pH 7.35", "Keep the aquarium at {t}, test every week."),
+]
+
+
+def eval_dir() -> Path:
+    return Path(os.environ.get("SEARCH_EVAL_DIR") or ROOT.parent / "shared" / "data" / "search-eval")
+
+
+def load_eval() -> tuple[list[dict], list[dict]]:
+    where = eval_dir()
+    if not (where / "docs.jsonl").exists():
+        raise SystemExit(f"search eval set not found in {where}; set SEARCH_EVAL_DIR")
+    docs = [json.loads(line) for line in (where / "docs.jsonl").open()]
+    queries = [json.loads(line) for line in (where / "queries.jsonl").open()]
+    return docs, queries
+
+
+def split(queries: list[dict]) -> dict[str, list[dict]]:
+    """Tuning (even ids) and held-out (odd ids) halves: deterministic, chosen before any tuning."""
+    return {
+        "tuning": [q for q in queries if int(q["id"]) % 2 == 0],
+        "held-out": [q for q in queries if int(q["id"]) % 2 == 1],
+    }
+
+
+def ndcg_at_10(ranked: list[str], relevant: set[str]) -> float:
+    dcg = sum(1 / math.log2(i + 2) for i, doc in enumerate(ranked[:10]) if doc in relevant)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(10, len(relevant))))
+    return dcg / ideal if ideal else 0.0
+
+
+def recall_at_10(ranked: list[str], relevant: set[str]) -> float:
+    return len(set(ranked[:10]) & relevant) / len(relevant) if relevant else 0.0
+
+
+def note_text(doc: dict) -> tuple[str, str]:
+    """The README's suggestion: title = first eight words, content = the text."""
+    return " ".join(doc["text"].split()[:8]), doc["text"]
+
+
+def load_notes(user, docs: list[dict]) -> dict[int, str]:
+    """Each abstract as a note through the notes service; returns note id → doc id."""
+    from notes.services import note_create
+
+    out = {}
+    for doc in docs:
+        title, content = note_text(doc)
+        out[note_create(user=user, title=title, content=content).pk] = doc["id"]
+    return out
+
+
+def evaluate(user, queries: list[dict], note_to_doc: dict[int, str], mode: str) -> tuple[float, float]:
+    from semantic.hybrid import note_hybrid_search
+
+    ndcg = recall = 0.0
+    for q in queries:
+        found = note_hybrid_search(user=user, query=q["text"], limit=10, mode=mode)["results"]
+        ranked = [note_to_doc.get(r["note_id"], "") for r in found]
+        ndcg += ndcg_at_10(ranked, set(q["relevant"]))
+        recall += recall_at_10(ranked, set(q["relevant"]))
+    return ndcg / len(queries), recall / len(queries)
+
+
+def bare_model(docs: list[dict], halves: dict[str, list[dict]]) -> dict[str, tuple[float, float]]:
+    """`model.encode` of each whole note (the model truncates it) and cosine: no plumbing at all."""
+    from semantic.embedders import get_embedder
+    from semantic.selectors import note_embedding_text
+
+    model = get_embedder()._model
+    texts = [note_embedding_text(title=t, content=c) for t, c in map(note_text, docs)]
+    kw = {"batch_size": 64, "convert_to_numpy": True, "normalize_embeddings": True, "show_progress_bar": False}
+    matrix = model.encode(texts, **kw)
+    out = {}
+    for name, queries in halves.items():
+        vectors = model.encode([q["text"] for q in queries], **kw)
+        ndcg = recall = 0.0
+        for q, vector in zip(queries, vectors, strict=True):
+            top = (matrix @ vector).argsort()[::-1][:10]
+            ranked = [docs[i]["id"] for i in top]
+            ndcg += ndcg_at_10(ranked, set(q["relevant"]))
+            recall += recall_at_10(ranked, set(q["relevant"]))
+        out[name] = (ndcg / len(queries), recall / len(queries))
+    return out
+
+
+def fusion_grid(user, halves: dict[str, list[dict]], note_to_doc: dict[int, str]) -> None:
+    """Print hybrid nDCG@10 over RRF k, depth, keyword weight and strict-first on the tuning half.
+
+    Rankings are fetched once per claim and fused offline. The best row's
+    held-out figure is printed after the choice is made, never used for it.
+    """
+    import itertools
+
+    from notes.search import keyword_query_parse, note_keyword_ranking
+    from semantic import hybrid
+    from semantic.selectors import note_semantic_ranking
+
+    def fetch(half):
+        out = []
+        for q in half:
+            query = keyword_query_parse(q["text"])
+            relaxed = [i for i, _ in note_keyword_ranking(user=user, query=query, limit=200, relaxed=True)]
+            strict = {i for i, _ in note_keyword_ranking(user=user, query=query, limit=200)}
+            semantic = [i for i, _, _ in note_semantic_ranking(user=user, query=q["text"], limit=200)["ranked"]]
+            short = query.size <= hybrid.STRICT_FIRST_MAX_UNITS
+            out.append((set(q["relevant"]), relaxed, strict if short else set(), semantic))
+        return out
+
+    def score(fetched, k, depth, weight, strict_first):
+        total = 0.0
+        for relevant, relaxed, strict, semantic in fetched:
+            fused = hybrid.rrf_fuse([(relaxed[:depth], weight), (semantic[:depth], 1.0)], k=k)
+            if strict_first:
+                fused = sorted(fused, key=lambda item: item[0] not in strict)
+            total += ndcg_at_10([note_to_doc.get(i, "") for i, _ in fused[:10]], relevant)
+        return total / len(fetched)
+
+    lines = []
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr)
+        lines.append(line)
+
+    tuning = fetch(halves["tuning"])
+    grid = itertools.product((5, 10, 20, 40, 60, 100), (20, 50, 100, 200), (0.5, 0.75, 1.0, 1.5, 2.0), (True, False))
+    results = sorted(((score(tuning, *params), params) for params in grid), reverse=True)
+    shipped = (hybrid.RRF_K, hybrid.CANDIDATES, hybrid.KEYWORD_WEIGHT, True)
+    say("fusion grid on the tuning half (k, depth, keyword weight, strict-first for short queries):")
+    for value, params in results[:12]:
+        say(f"  {value:.4f} {params}")
+    say(f"  shipped {shipped}: {score(tuning, *shipped):.4f}")
+    held = fetch(halves["held-out"])
+    best = results[0][1]
+    say(f"held-out: best-on-tuning {best} {score(held, *best):.4f}; shipped {score(held, *shipped):.4f}")
+    # make bench shows a module's stderr only when it fails: keep the grid in var/.
+    (ROOT / "var").mkdir(exist_ok=True)
+    from django.db import connection
+
+    (ROOT / "var" / f"search-fusion-grid-{connection.vendor}.txt").write_text("\n".join(lines) + "\n")
+
+
+def _quality(user, docs, queries) -> list[dict]:
+    from semantic.services import note_embeddings_regenerate
+
+    halves = split(queries)
+    note_to_doc = load_notes(user, docs)
+    started = time.perf_counter()
+    result = note_embeddings_regenerate(user=user)
+    print(
+        f"embedded {result['embeddings_generated']} notes as {result['chunks_embedded']} chunks "
+        f"in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
+    bare = bare_model(docs, halves)
+    fusion_grid(user, halves, note_to_doc)
+    rows = []
+    for name, half in halves.items():
+        scores = {mode: evaluate(user, half, note_to_doc, mode) for mode in MODES}
+        best = max(("keyword", "semantic"), key=lambda m: scores[m][0])
+        figure = ", ".join(f"{mode} {scores[mode][0]:.3f}" for mode in MODES)
+        recalls = ", ".join(f"{mode} {scores[mode][1]:.3f}" for mode in MODES)
+        label = f"{name} half, {len(half)} claims, {len(docs):,} abstracts"
+        rows += [
+            {
+                "benchmark": f"search: nDCG@10, {label}",
+                "figure": figure,
+                "baseline": f"better single mode: {best} {scores[best][0]:.3f}",
+                "ratio": round(scores["hybrid"][0] / scores[best][0], 3),
+                "target": "≥ 1.03 (hybrid / better)",
+            },
+            {
+                "benchmark": f"search: recall@10, {label}",
+                "figure": recalls,
+                "baseline": f"bare model {bare[name][1]:.3f}",
+                "ratio": "",
+                "target": "report",
+            },
+            {
+                "benchmark": f"search: semantic mode through the services vs bare model.encode, nDCG@10, {name} half",
+                "figure": f"{scores['semantic'][0]:.3f}",
+                "baseline": f"bare model {bare[name][0]:.3f}",
+                "ratio": round(scores["semantic"][0] / bare[name][0], 3),
+                "target": "≥ 0.99",
+            },
+        ]
+    return rows, note_to_doc
+
+
+def _exact(user) -> list[dict]:
+    from notes.services import note_create
+    from semantic.hybrid import note_hybrid_search
+    from semantic.services import note_embeddings_regenerate
+
+    ids = {token: note_create(user=user, title=text.format(t=token)[:40], content=text.format(t=token)).pk
+           for token, text in EXACT}  # fmt: skip
+    note_embeddings_regenerate(user=user, only_stale=True)
+    hits = {mode: 0 for mode in MODES}
+    for token, note_id in ids.items():
+        for mode in MODES:
+            found = note_hybrid_search(user=user, query=token, limit=1, mode=mode)["results"]
+            hits[mode] += bool(found) and found[0]["note_id"] == note_id
+    return [
+        {
+            "benchmark": f"search: exact tokens queried verbatim, recall@1 ({len(EXACT)} notes among the abstracts)",
+            "figure": f"keyword {hits['keyword'] / len(EXACT):.2f}, hybrid {hits['hybrid'] / len(EXACT):.2f}",
+            "baseline": f"semantic {hits['semantic'] / len(EXACT):.2f}",
+            "ratio": "",
+            "target": "1.0 (keyword, hybrid)",
+        }
+    ]
+
+
+def _fill(user, docs: list[dict], n: int) -> None:
+    """n notes of real text (abstracts cycled) with one random unit vector each, in bulk."""
+    import numpy as np
+    from django.utils import timezone
+
+    from notes.models import Note
+    from semantic.embedders import get_embedder
+    from semantic.models import NoteEmbedding
+
+    embedder = get_embedder()
+    rng = np.random.default_rng(n)
+    batch = 5000
+    for start in range(0, n, batch):
+        size = min(batch, n - start)
+        notes = Note.objects.bulk_create(
+            Note(user=user, title=note_text(docs[i % len(docs)])[0], content=docs[i % len(docs)]["text"])
+            for i in range(start, start + size)
+        )
+        vectors = rng.standard_normal((size, embedder.dimensions)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        now = timezone.now()
+        NoteEmbedding.objects.bulk_create(
+            NoteEmbedding(
+                note_id=note.pk, user=user, model=embedder.model_name, dimensions=embedder.dimensions,
+                vector=vectors[i].tobytes(), text_hash="bench", updated_at=now,
+            )
+            for i, note in enumerate(notes)
+        )  # fmt: skip
+
+
+def _latency(docs, queries, quick: bool) -> list[dict]:
+    from django.contrib.auth import get_user_model
+    from rest_framework.test import APIClient
+
+    from bench._setup import percentile
+    from semantic.embedders import get_embedder
+    from semantic.selectors import vector_cache
+
+    embedder = get_embedder()
+    texts = [q["text"] for q in queries]
+    rows = []
+    for n in (2_000,) if quick else (10_000, 100_000):
+        user = get_user_model().objects.create_user(username=f"bench-latency-{n}", password="x")
+        started = time.perf_counter()
+        _fill(user, docs, n)
+        print(f"filled {n:,} notes in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        client = APIClient()
+        client.force_authenticate(user)
+        vector_cache.clear()
+        assert client.get("/semantic/search", {"q": "warm up"}).status_code == 200
+        encode, search = [], []
+        for text in texts * (1 if quick else 2):
+            started = time.perf_counter()
+            embedder.encode([text])
+            encode.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            response = client.get("/semantic/search", {"q": text, "limit": 10})
+            search.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.content
+        enc50, p50, p95 = percentile(encode, 0.5), percentile(search, 0.5), percentile(search, 0.95)
+        cached = sum(item.nbytes for item in vector_cache._items.values())
+        rows.append(
+            {
+                "benchmark": f"search: hybrid GET /semantic/search p50 / p95, {n:,} notes of one user "
+                "(synthetic vectors), full HTTP stack",
+                "figure": f"{p50 * 1000:.1f} / {p95 * 1000:.1f} ms",
+                "baseline": f"query encode p50 {enc50 * 1000:.1f} ms",
+                "ratio": round(p50 / enc50, 2),
+                "target": "≤ 2.5 (p50)" if n == 10_000 else "report",
+            }
+        )
+        if n != 10_000:
+            rows.append(
+                {
+                    "benchmark": f"search: memory of one cached user, {n:,} notes (vector matrix)",
+                    "figure": f"{cached / 2**20:.1f} MiB",
+                    "baseline": "",
+                    "ratio": "",
+                    "target": "report",
+                }
+            )
+        get_user_model().objects.filter(pk=user.pk).delete()
+        vector_cache.clear()
+    return rows
+
+
+def _writes(quick: bool) -> list[dict]:
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from bench._setup import percentile
+    from notes.services import note_create, note_update
+
+    rounds, per_round = (1, 100) if quick else (4, 300)
+    user = get_user_model().objects.create_user(username="bench-writes", password="x")
+    docs, _ = load_eval()
+    timings = {"index": {"create": [], "edit": []}, "none": {"create": [], "edit": []}}
+    for doc in docs[:50]:  # warm up connections, caches and code paths before either arm is timed
+        note_update(note=note_create(user=user, title="warm up", content=doc["text"]), content="warm")
+    for round_no in range(rounds):
+        for arm in ("none", "index") if round_no % 2 == 0 else ("index", "none"):
+            call_command("migrate", "notes", "0001" if arm == "none" else "0002", verbosity=0)
+            for i in range(per_round):
+                title, content = note_text(docs[(round_no * per_round + i) % len(docs)])
+                started = time.perf_counter()
+                note = note_create(user=user, title=title, content=content)
+                timings[arm]["create"].append(time.perf_counter() - started)
+                started = time.perf_counter()
+                note_update(note=note, content=content + " Edited.")
+                timings[arm]["edit"].append(time.perf_counter() - started)
+    call_command("migrate", "notes", verbosity=0)
+    rows = []
+    for op in ("create", "edit"):
+        with_index = percentile(timings["index"][op], 0.5)
+        without = percentile(timings["none"][op], 0.5)
+        rows.append(
+            {
+                "benchmark": f"search: note {op} p50 with the keyword index kept current (abstract-sized notes)",
+                "figure": f"{with_index * 1000:.2f} ms",
+                "baseline": f"no keyword index {without * 1000:.2f} ms",
+                "ratio": round(with_index / without, 2),
+                "target": "≤ 1.2",
+            }
+        )
+    return rows
+
+
+def run(quick: bool = False) -> list[dict]:
+    from bench._setup import require_disposable_redis, setup_django
+
+    os.environ.setdefault("SEMANTIC_EMBEDDER", "minilm")
+    # Notes are loaded and embedded by the services directly; no background jobs.
+    os.environ["SEMANTIC_AUTO_EMBED"] = "0"
+    docs, queries = load_eval()
+    drop, where = setup_django("bench_search")
+    try:
+        import django_rq
+        from django.contrib.auth import get_user_model
+        from django.db import connection
+
+        from scribes import queues
+
+        require_disposable_redis(django_rq.get_connection(queues.DEFAULT))
+        print(f"bench.search_quality: {where}", file=sys.stderr)
+        if quick:
+            docs = docs[:150]
+            relevant = {d["id"] for d in docs}
+            queries = [q for q in queries if set(q["relevant"]) <= relevant] or queries[:10]
+        user = get_user_model().objects.create_user(username="bench-quality", password="x")
+        rows, _ = _quality(user, docs, queries)
+        rows += _exact(user)
+        rows += _writes(quick)
+        rows += _latency(docs, queries, quick)
+        for row in rows:
+            row["benchmark"] = f"{row['benchmark']} [{connection.vendor}]"
+        return rows
+    finally:
+        drop()
+
+
+if __name__ == "__main__":
+    if "--tune" in sys.argv:
+        from bench._search_tuning import tune
+
+        tune()
+    else:
+        from bench.__main__ import table
+
+        print(table(run(quick="--quick" in sys.argv)))

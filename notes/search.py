@@ -1,0 +1,240 @@
+"""Keyword search over notes: web-search syntax parsed once, run by PostgreSQL full text or SQLite FTS5.
+
+The query language is PostgreSQL's `websearch_to_tsquery`: words (all must
+match), "quoted phrases", `-word` / `-"phrase"` to exclude, `or` between
+alternatives. It is parsed here, in Python, for both databases, so the same
+query means the same thing on both: PostgreSQL receives one
+`websearch_to_tsquery` per unit (it stems and drops stop words) joined with
+`&&`, `||`, `!!`; SQLite receives an FTS5 MATCH expression in which every unit
+is a quoted FTS5 string. User text therefore never reaches either parser as
+syntax: any input is a valid query or, when nothing searchable is left, a
+`KeywordQueryError` (a 400 at the API).
+
+Index: PostgreSQL keeps a stored generated `tsvector` column (title weighted
+above content) with a GIN index; SQLite keeps an external-content FTS5 table
+that triggers update. Both are maintained by the database on every write path
+(services, bulk writes, the admin), which a service-maintained column would
+not be (see notes/migrations/0002_keyword_index.py). The SQL lives here.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+from django.db import connection
+
+#: Most notes `GET /notes?search=` ranks (its count and pages stop there).
+MAX_RESULTS = 1000
+SNIPPET_CHARS = 200
+PG_CONFIG = "english"
+
+# PostgreSQL's English stop words: dropped from unquoted words on both
+# databases (PostgreSQL drops them itself), so "the" means the same on both.
+STOP_WORDS = frozenset(
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
+    herself it its itself they them their theirs themselves what which who whom this that these those am is are
+    was were be been being have has had having do does did doing a an the and but if or because as until while of
+    at by for with about against between into through during before after above below to from up down in out on
+    off over under again further then once here there when where why how all any both each few more most other
+    some such no nor not only own same so than too very s t can will just don should now""".split()
+)
+
+_PIECE = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
+_WORD = re.compile(r"[^\W_]+")
+
+
+class KeywordQueryError(ValueError):
+    """The query holds nothing to look for (only stop words, punctuation or exclusions)."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    text: str
+    phrase: bool
+
+
+@dataclass
+class Group:
+    """Units that must all match (`positive`) and none of `negative`."""
+
+    positive: list[Unit] = field(default_factory=list)
+    negative: list[Unit] = field(default_factory=list)
+
+
+@dataclass
+class KeywordQuery:
+    groups: list[Group]  # alternatives (`or`)
+
+    @property
+    def size(self) -> int:
+        """How many words and phrases the query looks for."""
+        return sum(len(g.positive) for g in self.groups)
+
+    @property
+    def words(self) -> list[str]:
+        """Lower-cased words to look for (for highlighting)."""
+        return [w.lower() for g in self.groups for u in g.positive for w in _WORD.findall(u.text)]
+
+
+def keyword_query_parse(text: str) -> KeywordQuery:
+    """Parse web-search syntax; raise KeywordQueryError when nothing is left to look for."""
+    groups = [Group()]
+    for match in _PIECE.finditer(text):
+        negated, quoted, word_negated, word = match.groups()
+        if word is not None and word.lower() == "or":
+            groups.append(Group())
+            continue
+        if word is not None:
+            negated, body, phrase = word_negated, word, False
+        else:
+            body, phrase = quoted, True
+        words = _WORD.findall(body)
+        if not words or (not phrase and all(w.lower() in STOP_WORDS for w in words)):
+            continue
+        unit = Unit(text=" ".join(words) if phrase else body, phrase=phrase)
+        (groups[-1].negative if negated else groups[-1].positive).append(unit)
+    kept = [group for group in groups if group.positive]
+    if not kept:
+        raise KeywordQueryError("The search has no word to look for (only stop words, punctuation or exclusions).")
+    return KeywordQuery(kept)
+
+
+# --- SQLite FTS5 ---------------------------------------------------------------
+
+
+def _fts_string(unit: Unit) -> str:
+    # Inside an FTS5 string everything is literal; the table's tokenizer splits it.
+    return '"' + unit.text.replace('"', '""') + '"'
+
+
+def _fts_any(units: list[Unit]) -> str:
+    return "(" + " OR ".join(_fts_string(u) for u in units) + ")"
+
+
+def fts5_expression(query: KeywordQuery, *, relaxed: bool = False) -> str:
+    """The FTS5 MATCH expression: strict (as written) or relaxed (any positive unit)."""
+    if relaxed:
+        positive = [u for g in query.groups for u in g.positive]
+        negative = [u for g in query.groups for u in g.negative]
+        expression = _fts_any(positive)
+        return f"({expression} NOT {_fts_any(negative)})" if negative else expression
+    parts = []
+    for group in query.groups:
+        expression = "(" + " AND ".join(_fts_string(u) for u in group.positive) + ")"
+        if group.negative:
+            expression = f"({expression} NOT {_fts_any(group.negative)})"
+        parts.append(expression)
+    return " OR ".join(parts)
+
+
+# --- PostgreSQL ----------------------------------------------------------------
+
+
+def _pg_unit(unit: Unit, params: list) -> str:
+    params.append(f'"{unit.text}"' if unit.phrase else unit.text)
+    return f"websearch_to_tsquery('{PG_CONFIG}', %s)"
+
+
+def pg_tsquery(query: KeywordQuery, params: list, *, relaxed: bool = False) -> str:
+    """A tsquery expression built from the parsed query; its values are appended to `params`."""
+    if relaxed:
+        positive = [u for g in query.groups for u in g.positive]
+        negative = [u for g in query.groups for u in g.negative]
+        expression = "(" + " || ".join(_pg_unit(u, params) for u in positive) + ")"
+        if negative:
+            expression += " && !!(" + " || ".join(_pg_unit(u, params) for u in negative) + ")"
+        return f"({expression})"
+    parts = []
+    for group in query.groups:
+        terms = [_pg_unit(u, params) for u in group.positive]
+        if group.negative:
+            terms.append("!!(" + " || ".join(_pg_unit(u, params) for u in group.negative) + ")")
+        parts.append("(" + " && ".join(terms) + ")")
+    return "(" + " || ".join(parts) + ")"
+
+
+# --- Ranked search ---------------------------------------------------------------
+
+_NOTE = "scribes_note"
+_FTS = "notes_fts"
+# bm25 weights per FTS5 column (title, content); PostgreSQL weights the title 'A', content 'B'.
+_BM25 = f"bm25({_FTS}, 2.0, 1.0)"
+
+
+def note_keyword_ranking(*, user, query: KeywordQuery, limit: int, relaxed: bool = False) -> list[tuple[int, float]]:
+    """The user's notes matching `query`, best first, as `(note_id, score)`; higher scores are better.
+
+    `relaxed` ranks notes matching any positive unit (phrases still whole,
+    exclusions still excluded): the keyword signal of hybrid search, where a
+    sentence-long query seldom has every word in one note.
+    """
+    params: list = []
+    if connection.vendor == "postgresql":
+        tsquery = pg_tsquery(query, params, relaxed=relaxed)
+        sql = (
+            f"SELECT n.id, ts_rank(n.search_vector, q.q, 1) AS score FROM {_NOTE} n, (SELECT {tsquery} AS q) q"
+            " WHERE n.user_id = %s AND n.search_vector @@ q.q ORDER BY score DESC, n.id LIMIT %s"
+        )
+    else:
+        params.append(fts5_expression(query, relaxed=relaxed))
+        sql = (
+            f"SELECT n.id, -{_BM25} AS score FROM {_FTS} JOIN {_NOTE} n ON n.id = {_FTS}.rowid"
+            f" WHERE {_FTS} MATCH %s AND n.user_id = %s ORDER BY {_BM25}, n.id LIMIT %s"
+        )
+    params += [user.pk, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(note_id, float(score)) for note_id, score in cursor.fetchall()]
+
+
+# --- Snippets --------------------------------------------------------------------
+
+_SUFFIXES = ("ing", "ed", "es", "s")
+
+
+def _stem(word: str) -> str:
+    """A crude English stem, enough to mark "dogs" for the query "dog" in a snippet."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def snippet_around(text: str, *, words: list[str], start: int | None = None) -> tuple[str, str]:
+    """`(snippet, highlight)`: about SNIPPET_CHARS of `text` around the densest run of `words`.
+
+    `highlight` is the same snippet HTML-escaped with each matched word in
+    `<mark>`. Without matches the snippet starts at `start` (the best chunk of a
+    semantic match) or at the beginning.
+    """
+    stems = {_stem(w) for w in words}
+    hits = [m for m in _WORD.finditer(text) if _stem(m.group().lower()) in stems] if stems else []
+    if hits:
+        best, best_count = hits[0].start(), 0
+        for i, hit in enumerate(hits):
+            count = sum(1 for other in hits[i:] if other.start() < hit.start() + SNIPPET_CHARS - 40)
+            if count > best_count:
+                best, best_count = hit.start(), count
+        begin = max(0, best - 40)
+    else:
+        begin = start or 0
+    if begin:
+        space = text.find(" ", begin, begin + 30)
+        begin = space + 1 if space != -1 else begin
+    end = min(len(text), begin + SNIPPET_CHARS)
+    if end < len(text):
+        space = text.rfind(" ", begin, end)
+        end = space if space > begin else end
+    snippet = text[begin:end]
+    marked, last = [], 0
+    for hit in hits:
+        if hit.start() < begin or hit.end() > end:
+            continue
+        marked.append(html.escape(text[last if last > begin else begin : hit.start()]))
+        marked.append(f"<mark>{html.escape(hit.group())}</mark>")
+        last = hit.end()
+    marked.append(html.escape(text[max(last, begin) : end]))
+    prefix, suffix = ("…" if begin else ""), ("…" if end < len(text) else "")
+    return f"{prefix}{snippet}{suffix}", f"{prefix}{''.join(marked)}{suffix}"

@@ -1,0 +1,105 @@
+"""Keyword search: web-search syntax on PostgreSQL and SQLite alike, ranked, owner-only, bad input a 400."""
+
+import pytest
+
+from notes.models import Note
+from notes.search import KeywordQueryError, fts5_expression, keyword_query_parse, snippet_around
+from notes.services import note_create, note_update
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_auto_embed(settings):
+    settings.SEMANTIC_AUTO_EMBED = False
+
+
+def _titles(client, search):
+    response = client.get("/notes", {"search": search})
+    assert response.status_code == 200, response.content
+    return [note["title"] for note in response.json()["results"]]
+
+
+@pytest.fixture
+def notes(user):
+    for title, content in [
+        ("dogs", "The dog barked at the postman all morning."),
+        ("cats", "A cat slept on the warm windowsill."),
+        ("pets", "Dogs and cats both need a vet visit every year."),
+        ("invoice", "Paid invoice INV-2024-0042 to Acme on Monday."),
+        ("garden", "Planted tomatoes; the dog dug them out again."),
+    ]:
+        note_create(user=user, title=title, content=content)
+
+
+def test_words_must_all_match_and_rank_the_best_first(auth_client, notes):
+    assert set(_titles(auth_client, "dog")) == {"dogs", "pets", "garden"}
+    assert _titles(auth_client, "dog vet") == ["pets"]
+
+
+def test_phrase_exclusion_and_or(auth_client, notes):
+    assert _titles(auth_client, '"warm windowsill"') == ["cats"]
+    assert _titles(auth_client, '"windowsill warm"') == []
+    assert set(_titles(auth_client, "dog -tomatoes")) == {"dogs", "pets"}
+    assert set(_titles(auth_client, 'postman or "warm windowsill"')) == {"dogs", "cats"}
+    assert set(_titles(auth_client, "dog -postman or cat -vet")) == {"pets", "garden", "cats"}
+
+
+def test_codes_are_found_verbatim(auth_client, notes):
+    assert _titles(auth_client, "INV-2024-0042") == ["invoice"]
+    assert _titles(auth_client, "INV-2024-0043") == []
+
+
+def test_index_follows_edits_and_deletes(auth_client, user, notes):
+    note = Note.objects.get(title="cats")
+    note_update(note=note, content="A parrot talks.")
+    assert _titles(auth_client, "parrot") == ["cats"]
+    assert _titles(auth_client, "windowsill") == []
+    note_update(note=note, title="budgie")
+    assert _titles(auth_client, "budgie") == ["budgie"]
+    note.delete()
+    assert _titles(auth_client, "parrot") == []
+    Note.objects.bulk_create([Note(user=user, title="bulk", content="written around the services")])
+    assert _titles(auth_client, "services") == ["bulk"]  # the database keeps the index, whatever writes
+
+
+def test_nobody_sees_another_users_notes(auth_client, other_client, notes):
+    assert _titles(other_client, "dog") == []
+    assert other_client.get("/notes", {"search": "dog"}).json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    "search",
+    ['"', '""', "-", "--", "*", "NEAR(", "AND", "OR", "NOT dog", 'a"b', "dog*", "^dog", "{x}:y", "(", "\\", "'"],
+)
+def test_odd_input_is_a_query_or_a_400_never_a_500(auth_client, notes, search):
+    response = auth_client.get("/notes", {"search": search})
+    assert response.status_code in (200, 400), response.content
+    assert "detail" in response.json() or "results" in response.json()
+
+
+@pytest.mark.parametrize("search", ["", "   ", "the", "-dog", '"" -cat', "!!! ???", "x" * 501])
+def test_nothing_to_look_for_is_a_400_with_words(auth_client, notes, search):
+    response = auth_client.get("/notes", {"search": search})
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("search:")
+
+
+def test_without_search_the_list_is_unchanged(auth_client, notes):
+    assert auth_client.get("/notes").json()["count"] == 5
+
+
+def test_parser_builds_quoted_fts5_strings():
+    query = keyword_query_parse('dog "big cat" -"x y" or NEAR*')
+    assert fts5_expression(query) == '(("dog" AND "big cat") NOT ("x y")) OR ("NEAR*")'
+    assert fts5_expression(query, relaxed=True) == '(("dog" OR "big cat" OR "NEAR*") NOT ("x y"))'
+    with pytest.raises(KeywordQueryError):
+        keyword_query_parse("the -dog or -cat")
+
+
+def test_snippet_marks_matched_words_around_the_densest_match():
+    text = "intro " * 100 + "the dogs <b>ran</b> with a dog " + "outro " * 100
+    snippet, highlight = snippet_around(text, words=["dog"])
+    assert "dogs" in snippet and len(snippet) <= 210
+    assert "<mark>dogs</mark>" in highlight and "<mark>dog</mark>" in highlight
+    assert "&lt;b&gt;ran&lt;/b&gt;" in highlight

@@ -1,0 +1,132 @@
+"""Search in three modes: by meaning, by keyword, or both fused (reciprocal rank fusion).
+
+Hybrid ranks each note by `Σ weight / (RRF_K + rank)` over the keyword ranking
+(any of the query's words or phrases, bm25 on SQLite, ts_rank on PostgreSQL;
+`notes.search`) and the semantic ranking (best chunk's cosine;
+`semantic.selectors`), each cut at CANDIDATES. Fusing ranks instead of scores
+needs no calibration between bm25, ts_rank and cosine, which live on unrelated
+scales. RRF_K, CANDIDATES and the weights were chosen on the tuning half of the
+evaluation claims (bench/search_quality.py), never on the held-out half.
+"""
+
+from __future__ import annotations
+
+from notes.models import Note
+from notes.search import KeywordQuery, KeywordQueryError, keyword_query_parse, note_keyword_ranking, snippet_around
+from semantic.chunking import chunk_spans
+from semantic.embedders import active_model_name
+from semantic.selectors import content_offset, note_embedding_text, note_semantic_ranking
+
+HYBRID, SEMANTIC, KEYWORD = "hybrid", "semantic", "keyword"
+MODES = (HYBRID, SEMANTIC, KEYWORD)
+
+RRF_K = 60
+CANDIDATES = 100
+# ts_rank (PostgreSQL) ranks sentence-long queries worse than the model: half weight was
+# best on the tuning half on PostgreSQL (0.87 -> 0.89 nDCG@10), and 0.5 to 1.0 were within noise on SQLite.
+KEYWORD_WEIGHT = 0.5
+SEMANTIC_WEIGHT = 1.0
+#: A short query (at most this many words and phrases) is a lookup: notes holding all of them
+#: (as `GET /notes?search=` means it) rank first, fused order within each tier, so a code or a name
+#: typed verbatim is never outvoted by meaning. Sentence-long queries are ranked by fusion alone:
+#: putting their all-words matches first lost 0.02-0.04 nDCG@10 on the tuning half.
+STRICT_FIRST_MAX_UNITS = 4
+
+
+def rrf_fuse(rankings: list[tuple[list[int], float]], *, k: int = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of `(ids best first, weight)` rankings: `(id, score)` best first."""
+    scores: dict[int, float] = {}
+    for ids, weight in rankings:
+        for rank, note_id in enumerate(ids, start=1):
+            scores[note_id] = scores.get(note_id, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _keyword_query(query: str, mode: str) -> KeywordQuery | None:
+    try:
+        return keyword_query_parse(query)
+    except KeywordQueryError:
+        if mode == KEYWORD:
+            raise
+        return None  # hybrid: a query with no searchable word is ranked by meaning alone
+
+
+def note_hybrid_search(*, user, query: str, limit: int = 10, mode: str = HYBRID, candidates: int | None = None) -> dict:
+    """The user's notes for `query` in `mode`; each result says which signals matched it.
+
+    Returns `{"results", "model", "unindexed", "mode"}`. A result's `matched`
+    lists "keyword" when the note holds a query word or phrase and "semantic"
+    when it is among the CANDIDATES nearest by meaning; `snippet` is cut around
+    the densest match of the query's words (else the best chunk), `highlight` is
+    the same text HTML-escaped with matched words in `<mark>`. `score` is the
+    cosine (semantic), the keyword rank score (keyword) or the fused score
+    (hybrid). Raises KeywordQueryError in keyword mode when the query has no
+    word to look for.
+    """
+    depth = max(limit, candidates or CANDIDATES)
+    keyword = _keyword_query(query, mode) if mode != SEMANTIC else None
+    keyword_ranked = note_keyword_ranking(user=user, query=keyword, limit=depth, relaxed=True) if keyword else []
+    model, unindexed, semantic_ranked = None, 0, []
+    if mode != KEYWORD:
+        ranking = note_semantic_ranking(user=user, query=query, limit=depth)
+        model, unindexed, semantic_ranked = ranking["model"], ranking["unindexed"], ranking["ranked"]
+    else:
+        model = active_model_name()
+
+    best_chunk = {note_id: chunk for note_id, _, chunk in semantic_ranked}
+    keyword_ids = {note_id for note_id, _ in keyword_ranked}
+    if mode == SEMANTIC:
+        ranked = [(note_id, score) for note_id, score, _ in semantic_ranked]
+    elif mode == KEYWORD:
+        ranked = keyword_ranked
+    else:
+        ranked = rrf_fuse(
+            [
+                ([note_id for note_id, _ in keyword_ranked], KEYWORD_WEIGHT),
+                ([note_id for note_id, _, _ in semantic_ranked], SEMANTIC_WEIGHT),
+            ],
+            k=RRF_K,
+        )
+    if keyword and keyword_ranked and keyword.size <= STRICT_FIRST_MAX_UNITS:
+        strict = {note_id for note_id, _ in note_keyword_ranking(user=user, query=keyword, limit=depth)}
+        # sorted() is stable: within each tier the ranking's order stays.
+        ranked = sorted(ranked, key=lambda item: item[0] not in strict)
+    ranked = ranked[:limit]
+    return {
+        "results": _present(user=user, ranked=ranked, keyword=keyword, keyword_ids=keyword_ids, best_chunk=best_chunk),
+        "model": model,
+        "unindexed": unindexed,
+        "mode": mode,
+    }
+
+
+def _present(*, user, ranked, keyword, keyword_ids, best_chunk) -> list[dict]:
+    rows = Note.objects.filter(user=user, pk__in=[note_id for note_id, _ in ranked]).values_list(
+        "id", "title", "content"
+    )
+    notes = {note_id: (title, content) for note_id, title, content in rows}
+    words = keyword.words if keyword else []
+    results = []
+    for note_id, score in ranked:
+        if note_id not in notes:
+            continue  # deleted between the ranking and this read
+        title, content = notes[note_id]
+        start = 0
+        if best_chunk.get(note_id):
+            spans = chunk_spans(note_embedding_text(title=title, content=content))
+            start = content_offset(title=title, offset=spans[min(best_chunk[note_id], len(spans) - 1)][0])
+        in_keyword = note_id in keyword_ids
+        snippet, highlight = snippet_around(content, words=words if in_keyword else [], start=start)
+        results.append(
+            {
+                "note_id": note_id,
+                "title": title,
+                "snippet": snippet,
+                "highlight": highlight,
+                "score": round(score, 6),
+                "matched": [
+                    name for name, hit in (("keyword", in_keyword), ("semantic", note_id in best_chunk)) if hit
+                ],
+            }
+        )
+    return results
