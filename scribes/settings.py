@@ -110,9 +110,17 @@ TEMPLATES = [
 WSGI_APPLICATION = "scribes.wsgi.application"
 ASGI_APPLICATION = "scribes.asgi.application"
 
+#: Django's ASGI handler runs each request's sync code in a thread of its own, so
+#: a connection kept after a request is never reused, only left open until the
+#: garbage collector finds it ("When using ASGI, persistent connections should be
+#: disabled", Django's database notes). scribes/asgi.py sets SCRIBES_ASGI; the
+#: worker, the scheduler and manage.py keep their connections.
+SERVED_BY_ASGI = env_bool("SCRIBES_ASGI", False)
+
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60))}
+    conn_max_age = 0 if SERVED_BY_ASGI else env_int("CONN_MAX_AGE", 60)
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=conn_max_age)}
     # Workers keep connections between jobs; make Django drop one that broke
     # (database restarted) instead of reusing it.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -132,7 +140,7 @@ else:
             # A file cannot drop a connection: keep it between requests and jobs
             # (Django still closes one left broken). Reopening it for every job
             # cost a worker most of a job's time, closing the last one checkpoints the WAL.
-            "CONN_MAX_AGE": None,
+            "CONN_MAX_AGE": 0 if SERVED_BY_ASGI else None,
             # Tests run real worker processes, which need a file, not memory.
             "TEST": {"NAME": str(VAR_DIR / "test-scribes.sqlite3")},
         }

@@ -53,3 +53,22 @@ def test_queue_name_comes_from_environment(subprocess_env):
         check=True,
     ).stdout
     assert out.strip() == "scribes-blue ('scribes-blue',)"
+
+
+@pytest.mark.parametrize("database_url", ["", "postgres://u@127.0.0.1:5432/x"])
+def test_the_asgi_web_process_keeps_no_connection_between_requests(database_url):
+    """Under ASGI each request runs in its own thread: a kept connection would only leak."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import os, django; from django.conf import settings; django.setup(); "
+        "print(settings.DATABASES['default']['CONN_MAX_AGE'])"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "scribes.settings", "DATABASE_URL": database_url}
+    kept = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    asgi = "import scribes.asgi; " + probe
+    web = subprocess.run([sys.executable, "-c", asgi], env=env, capture_output=True, text=True, check=True)
+    assert kept.stdout.split()[-1] != "0"  # workers and manage.py keep theirs
+    assert web.stdout.split()[-1] == "0"
