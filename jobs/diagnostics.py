@@ -466,3 +466,7 @@ def check_jobs() -> list[Finding]:
             )
         )
     return findings
+
+
+# The per-queue pause registers its own finding (jobs/pausing.py).
+from jobs import pausing  # noqa: E402, F401

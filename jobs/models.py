@@ -213,3 +213,29 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.user_id}:{self.key}"
+
+
+class OperatorAction(models.Model):
+    """One operator action on anything but a single job's state: pausing a queue, reminders' actions, bulk actions.
+
+    A job's own audit trail stays in BackgroundJobEvent; this is the
+    searchable list of who did what from the admin or a command.
+    """
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: Where it came from ("admin", "command", "api", "system"); commands have no actor.
+    source = models.CharField(max_length=32, default="admin")
+    action = models.CharField(max_length=64)
+    #: What it acted on, e.g. "queue:scribes", "reminders:3,4,5", "jobs:<id>".
+    target = models.CharField(max_length=255, blank=True, default="")
+    count = models.PositiveIntegerField(default=0)
+    detail = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.target}"

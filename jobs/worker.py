@@ -39,6 +39,7 @@ from rq.utils import now, utcformat
 from rq.worker import WorkerStatus
 
 from jobs import rqkeys, runner, services
+from jobs.pausing import QueuePauseMixin
 from jobs.registry import all_tasks
 from scribes.env import mask_url
 
@@ -214,7 +215,7 @@ class ScribesWorkerMixin:
         super().execute_job(job, queue)
 
 
-class ScribesSimpleWorker(ScribesWorkerMixin, SimpleWorker):
+class ScribesSimpleWorker(ScribesWorkerMixin, QueuePauseMixin, SimpleWorker):
     """Runs jobs in the worker process itself (`rqworker --worker-class jobs.worker.ScribesSimpleWorker`).
 
     For platforms without fork() and for debugging. Jobs share the worker's
@@ -223,7 +224,7 @@ class ScribesSimpleWorker(ScribesWorkerMixin, SimpleWorker):
     """
 
 
-class ScribesWorker(ScribesWorkerMixin, Worker):
+class ScribesWorker(ScribesWorkerMixin, QueuePauseMixin, Worker):
     def maintain_heartbeats(self, job, execution):
         """RQ's heart-beat while a horse works, surviving Redis going away meanwhile.
 
