@@ -278,3 +278,7 @@ class JobHealthAdmin(admin.ModelAdmin):
             **job_health_context(),
         }
         return TemplateResponse(request, "admin/jobs/job_health.html", context)
+
+
+# The operator console (dashboard, audit list) lives in its own module.
+from jobs import console_admin  # noqa: E402, F401

@@ -110,6 +110,13 @@ class BackgroundJob(models.Model):
                 condition=models.Q(phase=ACTIVE_PHASE),
                 name="bgjob_user_type_active_idx",
             ),
+            # finished rows by finish time: the console's rollup of the last
+            # minutes, retention, "failed in the last 24 h"; active rows are not in it
+            models.Index(
+                fields=["completed_at"],
+                condition=models.Q(completed_at__isnull=False),
+                name="bgjob_completed_idx",
+            ),
             # RQ job id → row (reconciler, callbacks); equality only, so no
             # LIKE index (which db_index=True adds on PostgreSQL)
             models.Index(fields=["rq_job_id"], name="bgjob_rq_job_id_idx"),
@@ -239,3 +246,38 @@ class OperatorAction(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.target}"
+
+
+class JobStatsBucket(models.Model):
+    """Five minutes of finished jobs of one type on one queue: counts and time histograms.
+
+    The operator dashboard reads these instead of aggregating millions of
+    rows; `jobs.stats.job_stats_roll_up` (run by the reconciler) writes them.
+    The histograms count jobs per bin of `jobs.stats.BOUNDS`.
+    """
+
+    start = models.DateTimeField()
+    queue = models.CharField(max_length=64)
+    job_type = models.CharField(max_length=64)
+    completed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    #: created → started (queue wait) and started → completed (run time)
+    wait_histogram = models.JSONField(default=list)
+    run_histogram = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["start", "queue", "job_type"], name="jobstats_bucket_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.start:%Y-%m-%d %H:%M} {self.queue} {self.job_type}"
+
+
+class JobDashboard(BackgroundJob):
+    """No table of its own: gives the admin index an "Operator dashboard" entry (see jobs.console_admin)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "operator dashboard"
+        verbose_name_plural = "operator dashboard"

@@ -21,9 +21,14 @@ def reconcile_jobs(job):
     pruned = services.background_jobs_prune_periodic(
         before=timezone.now() - timedelta(days=settings.JOBS_PERIODIC_RETENTION_DAYS)
     )
+    from jobs.stats import job_stats_roll_up
+
+    # The operator dashboard's five-minute buckets (jobs/stats.py).
+    rolled = job_stats_roll_up()
     return {
         "repaired": len(repairs),
         "pruned_periodic_rows": pruned,
+        "stats_buckets_written": rolled,
         "by_action": dict(Counter(repair.action for repair in repairs)),
         "jobs": [str(repair) for repair in repairs[:50]],
     }
