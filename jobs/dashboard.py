@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatsBucket, JobStatus
-from jobs.stats import BUCKET, Aggregate, finished_rows, floor_time, histogram_quantile
+from jobs.stats import BUCKET, HOUR, SPANS, Aggregate, finished_rows, floor_time, histogram_quantile
 from scribes import queues
 
 
@@ -62,20 +62,31 @@ def dashboard_series(*, window: Window, queue: str = "", job_type: str = "", now
             group = by_type[key] = Aggregate()
         return intervals[index], group
 
-    buckets = JobStatsBucket.objects.filter(start__gte=start)
+    # Closed hours from the hour buckets when the window's step allows, the
+    # rest from five-minute buckets, and what finished since the last pass from the rows.
+    marks = JobStatsBucket.objects.aggregate(
+        five=Max("start", filter=Q(span=SPANS[BUCKET])), hour=Max("start", filter=Q(span=SPANS[HOUR]))
+    )
+    fine_from = start
+    if window.step >= HOUR and marks["hour"] is not None:
+        fine_from = max(start, marks["hour"] + HOUR)
+    buckets = JobStatsBucket.objects.filter(
+        Q(span=SPANS[HOUR], start__gte=start, start__lt=fine_from) | Q(span=SPANS[BUCKET], start__gte=fine_from)
+    )
     if queue:
         buckets = buckets.filter(queue=queue)
     if job_type:
         buckets = buckets.filter(job_type=job_type)
-    for bucket in buckets.order_by():
-        targets = fold(bucket.start, (bucket.queue, bucket.job_type))
+    # Tuples, not model instances: a week is thousands of buckets.
+    fields = ("start", "queue", "job_type", "completed", "failed", "wait_histogram", "run_histogram")
+    for at, bucket_queue, bucket_type, *figures in buckets.order_by().values_list(*fields):
+        targets = fold(at, (bucket_queue, bucket_type))
         if targets:
             for target in targets:
-                target.add_bucket(bucket)
+                target.add_bucket(*figures)
 
     # Rows finished since the last rollup pass (normally the last minute or two).
-    latest = JobStatsBucket.objects.aggregate(latest=Max("start"))["latest"]
-    tail_from = max(start, latest + BUCKET) if latest is not None else start
+    tail_from = max(fine_from, marks["five"] + BUCKET) if marks["five"] is not None else fine_from
     for row_queue, row_type, status, created_at, started_at, completed_at in finished_rows(
         since=tail_from, queue=queue, job_type=job_type
     ):

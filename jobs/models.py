@@ -249,13 +249,15 @@ class OperatorAction(models.Model):
 
 
 class JobStatsBucket(models.Model):
-    """Five minutes of finished jobs of one type on one queue: counts and time histograms.
+    """Five minutes (or an hour) of finished jobs of one type on one queue: counts and time histograms.
 
     The operator dashboard reads these instead of aggregating millions of
     rows; `jobs.stats.job_stats_roll_up` (run by the reconciler) writes them.
     The histograms count jobs per bin of `jobs.stats.BOUNDS`.
     """
 
+    #: Seconds covered: 300 (five minutes) or 3600 (a closed hour, the sum of its twelve).
+    span = models.PositiveIntegerField(default=300)
     start = models.DateTimeField()
     queue = models.CharField(max_length=64)
     job_type = models.CharField(max_length=64)
@@ -267,7 +269,7 @@ class JobStatsBucket(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["start", "queue", "job_type"], name="jobstats_bucket_unique"),
+            models.UniqueConstraint(fields=["span", "start", "queue", "job_type"], name="jobstats_bucket_unique"),
         ]
 
     def __str__(self):

@@ -23,6 +23,9 @@ from jobs.models import BackgroundJob, JobStatsBucket, JobStatus
 logger = logging.getLogger("jobs.stats")
 
 BUCKET = timedelta(minutes=5)
+#: Closed hours are folded again into hour buckets: a week is then 168 rows per type, not 2016.
+HOUR = timedelta(hours=1)
+SPANS = {BUCKET: 300, HOUR: 3600}
 #: Upper bounds (seconds) of the histogram bins; the last bin is everything above.
 BOUNDS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 #: Buckets kept: the dashboard's longest window is a week.
@@ -91,11 +94,11 @@ class Aggregate:
             if completed_at is not None:
                 histogram_add(self.run, (completed_at - started_at).total_seconds())
 
-    def add_bucket(self, bucket: JobStatsBucket) -> None:
-        self.completed += bucket.completed
-        self.failed += bucket.failed
-        histogram_merge(self.wait, bucket.wait_histogram)
-        histogram_merge(self.run, bucket.run_histogram)
+    def add_bucket(self, completed: int, failed: int, wait: list[int], run: list[int]) -> None:
+        self.completed += completed
+        self.failed += failed
+        histogram_merge(self.wait, wait)
+        histogram_merge(self.run, run)
 
 
 def finished_rows(*, since: datetime, until: datetime | None = None, queue: str = "", job_type: str = ""):
@@ -118,7 +121,7 @@ def job_stats_roll_up(*, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     end = floor_time(now - LAG)
-    latest = JobStatsBucket.objects.aggregate(latest=Max("start"))["latest"]
+    latest = JobStatsBucket.objects.filter(span=SPANS[BUCKET]).aggregate(latest=Max("start"))["latest"]
     begin = floor_time(now - KEEP) if latest is None else min(latest, end) - (RECOMPUTE - 1) * BUCKET
     begin = max(begin, floor_time(now - KEEP))
     if begin >= end:
@@ -145,8 +148,42 @@ def job_stats_roll_up(*, now: datetime | None = None) -> int:
         for (start, queue, job_type), aggregate in groups.items()
     ]
     with transaction.atomic():
-        JobStatsBucket.objects.filter(start__gte=begin, start__lt=end).delete()
+        JobStatsBucket.objects.filter(span=SPANS[BUCKET], start__gte=begin, start__lt=end).delete()
         JobStatsBucket.objects.bulk_create(buckets, batch_size=1000)
+        written = len(buckets) + _roll_up_hours(begin=floor_time(begin, HOUR), end=floor_time(end, HOUR))
         JobStatsBucket.objects.filter(start__lt=floor_time(now - KEEP)).delete()
-    logger.debug("Job stats: %d bucket(s) written for %s .. %s", len(buckets), begin, end)
-    return len(buckets)
+    logger.debug("Job stats: %d bucket(s) written for %s .. %s", written, begin, end)
+    return written
+
+
+def _roll_up_hours(*, begin: datetime, end: datetime) -> int:
+    """Replace the hour buckets of the closed hours in [begin, end) with the sum of their five-minute buckets."""
+    if begin >= end:
+        return 0
+    groups: dict[tuple, Aggregate] = {}
+    fine = JobStatsBucket.objects.filter(span=SPANS[BUCKET], start__gte=begin, start__lt=end).order_by()
+    fields = ("start", "queue", "job_type", "completed", "failed", "wait_histogram", "run_histogram")
+    for start, queue, job_type, *figures in fine.values_list(*fields).iterator(chunk_size=2000):
+        key = (floor_time(start, HOUR), queue, job_type)
+        aggregate = groups.get(key)
+        if aggregate is None:
+            aggregate = groups[key] = Aggregate()
+        aggregate.add_bucket(*figures)
+    JobStatsBucket.objects.filter(span=SPANS[HOUR], start__gte=begin, start__lt=end).delete()
+    JobStatsBucket.objects.bulk_create(
+        [
+            JobStatsBucket(
+                span=SPANS[HOUR],
+                start=start,
+                queue=queue,
+                job_type=job_type,
+                completed=aggregate.completed,
+                failed=aggregate.failed,
+                wait_histogram=aggregate.wait,
+                run_histogram=aggregate.run,
+            )
+            for (start, queue, job_type), aggregate in groups.items()
+        ],
+        batch_size=1000,
+    )
+    return len(groups)

@@ -54,7 +54,7 @@ def test_rollup_buckets_rows_and_the_series_counts_them_once(redis_conn):
     _finished(4, minutes_ago=0.1)  # after the rollup's lag: read from the rows
     assert job_stats_roll_up() >= 1
     assert job_stats_roll_up() >= 1  # a second pass replaces, never adds
-    bucket_totals = sum(bucket.completed + bucket.failed for bucket in JobStatsBucket.objects.all())
+    bucket_totals = sum(bucket.completed + bucket.failed for bucket in JobStatsBucket.objects.filter(span=300))
     assert bucket_totals == 5
 
     series = dashboard_series(window=WINDOWS["1h"])
@@ -67,9 +67,22 @@ def test_rollup_buckets_rows_and_the_series_counts_them_once(redis_conn):
 
 def test_old_buckets_are_pruned(redis_conn):
     _finished(1, minutes_ago=60 * 24 * 9)
-    _finished(1, minutes_ago=60)
+    _finished(1, minutes_ago=90)
     job_stats_roll_up()
-    assert JobStatsBucket.objects.count() == 1
+    # one five-minute bucket and the closed hour it belongs to
+    assert sorted(JobStatsBucket.objects.values_list("span", flat=True)) == [300, 3600]
+
+
+def test_day_and_week_read_closed_hours_and_agree_with_the_hour_view(redis_conn):
+    for minutes in (3, 20, 50, 130, 400):
+        _finished(2, minutes_ago=minutes)
+    _finished(1, minutes_ago=0.1)
+    job_stats_roll_up()
+    assert JobStatsBucket.objects.filter(span=3600).exists()
+    expected = {"completed": 11, "failed": 0}
+    assert dashboard_series(window=WINDOWS["24h"])["totals"] == expected
+    assert dashboard_series(window=WINDOWS["7d"])["totals"] == expected
+    assert dashboard_series(window=WINDOWS["1h"])["totals"] == {"completed": 7, "failed": 0}
 
 
 def _page_queries(admin_client, django_assert_max_num_queries):
