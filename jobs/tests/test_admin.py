@@ -41,6 +41,15 @@ def test_job_list_shows_coloured_status_progress_and_duration(admin_client, user
     assert "1 min 15 s" in html and "3/3" in html and "width:100%" in html
 
 
+def test_job_list_shows_a_short_id_linking_to_the_page_with_the_full_id(admin_client, user, redis_conn):
+    job = _job(user, JobStatus.COMPLETED)
+    html = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert f'<code title="{job.job_id}">{str(job.job_id)[:8]}</code>' in html
+    assert f">{job.job_id}<" not in html  # the full id is only in the title
+    page = admin_client.get(reverse("admin:jobs_backgroundjob_change", args=[job.pk])).content.decode()
+    assert str(job.job_id) in page
+
+
 def test_job_list_filters_by_age_and_searches_by_username(admin_client, user, other_user, redis_conn):
     old = _job(user, JobStatus.RUNNING, started_at=timezone.now() - timedelta(hours=3))
     BackgroundJob.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=10))
