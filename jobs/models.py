@@ -80,7 +80,13 @@ class BackgroundJob(models.Model):
     #: Keyword arguments of the task, kept so a retry can run it again.
     params = models.JSONField(default=dict, blank=True)
     result_data = models.JSONField(null=True, blank=True)
+    #: One line for users (GET /jobs/{id}); the traceback and the log are for operators only.
     error_message = models.TextField(blank=True, default="")
+    #: The full traceback of the last failure, cut to JOBS_TRACEBACK_MAX_CHARS
+    #: (earlier attempts' tracebacks are in the audit trail).
+    error_traceback = models.TextField(blank=True, default="")
+    #: Lines the task wrote through `job.log(...)`, cut to JOBS_LOG_MAX_CHARS (the latest kept).
+    log = models.TextField(blank=True, default="")
     queue = models.CharField(max_length=64)
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
