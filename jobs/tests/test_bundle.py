@@ -41,7 +41,8 @@ def test_bundle_has_every_part_and_no_secret(redis_conn, settings, tmp_path, use
         queue="scribes",
         status=JobStatus.FAILED,
         error_message="ValueError: boom",
-        error_traceback=f"Traceback (most recent call last):\n  ...\nValueError: boom at redis://:tb-pass-1111@h/0 {SECRET_KEY}",
+        error_traceback="Traceback (most recent call last):\n  ...\n"
+        f"ValueError: boom at redis://:tb-pass-1111@h/0 {SECRET_KEY}",
         log="step 1\nstep 2",
     )
     path = tmp_path / "bundle.tar.gz"
