@@ -8,11 +8,12 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from redis.exceptions import RedisError
 
 from jobs.charts import bar_chart, line_chart, seconds_label
 from jobs.dashboard import DEFAULT_WINDOW, WINDOWS, dashboard_job_types, dashboard_live, dashboard_series
-from jobs.models import JobDashboard, OperatorAction
+from jobs.models import BackgroundJobEvent, JobDashboard, OperatorAction
 from jobs.pausing import queue_pause, queue_resume
 from scribes import queues
 
@@ -144,6 +145,37 @@ class OperatorActionAdmin(admin.ModelAdmin):
     list_select_related = ["actor"]
     date_hierarchy = "at"
     readonly_fields = list_display
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BackgroundJobEvent)
+class BackgroundJobEventAdmin(admin.ModelAdmin):
+    """Every job's audit trail in one searchable list: operators' actions, repairs, retried attempts."""
+
+    list_display = ["at", "job_link", "actor", "source", "action", "status_before", "status_after", "reason"]
+    list_filter = ["action", "source", "status_after", "at"]
+    search_fields = ["job__job_id", "action", "reason", "actor__username"]
+    list_select_related = ["actor", "job"]
+    date_hierarchy = "at"
+    readonly_fields = ["at", "job", "actor", "source", "action", "status_before", "status_after", "reason"]
+
+    @admin.display(description="job", ordering="job")
+    def job_link(self, event):
+        return format_html(
+            '<a href="{}"><code title="{}">{}</code></a> {}',
+            reverse("admin:jobs_backgroundjob_change", args=[event.job_id]),
+            event.job_id,
+            str(event.job_id)[:8],
+            event.job.job_type,
+        )
 
     def has_add_permission(self, request):
         return False

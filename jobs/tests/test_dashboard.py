@@ -148,3 +148,17 @@ def test_pause_and_resume_from_the_dashboard_need_post_and_the_change_permission
     client.force_login(staff)
     assert client.post(url).status_code == 403
     assert paused_queues() == {}
+
+
+def test_job_audit_events_are_listed_and_searchable(admin_client, admin_user):
+    from jobs.models import BackgroundJobEvent
+
+    job = BackgroundJob.objects.create(job_type="semantic_regenerate", rq_job_id="e", queue=queues.DEFAULT)
+    BackgroundJobEvent.objects.create(
+        job=job, actor=admin_user, source="admin", action="mark_failed", reason="stuck", status_before="running",
+        status_after="failed",
+    )  # fmt: skip
+    BackgroundJobEvent.objects.create(job=job, action="retry", status_before="failed", status_after="queued")
+    found = admin_client.get(reverse("admin:jobs_backgroundjobevent_changelist"), {"q": "stuck"})
+    assert [event.action for event in found.context["cl"].result_list] == ["mark_failed"]
+    assert str(job.job_id)[:8] in found.content.decode()
