@@ -79,7 +79,7 @@ def dashboard_series(*, window: Window, queue: str = "", job_type: str = "", now
         buckets = buckets.filter(job_type=job_type)
     # Tuples, not model instances: a week is thousands of buckets.
     fields = ("start", "queue", "job_type", "completed", "failed", "wait_histogram", "run_histogram")
-    for at, bucket_queue, bucket_type, *figures in buckets.order_by().values_list(*fields):
+    for at, bucket_queue, bucket_type, *figures in buckets.order_by().values_list(*fields):  # sums not needed
         targets = fold(at, (bucket_queue, bucket_type))
         if targets:
             for target in targets:

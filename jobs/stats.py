@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from jobs.models import BackgroundJob, JobStatsBucket, JobStatus
+from jobs.models import BackgroundJob, JobStatsBucket, JobStatsTotal, JobStatus
 
 logger = logging.getLogger("jobs.stats")
 
@@ -33,9 +33,21 @@ KEEP = timedelta(days=8)
 #: A finish is folded in only once this old: a worker's commit may land a moment late.
 LAG = timedelta(minutes=1)
 #: Each pass recomputes this many of the latest buckets, for rows whose finish
-#: landed after the pass that covered their minute (a late commit, a repair).
+#: landed after the pass that covered their minute (a late commit, a repair);
+#: older buckets are final and added to the totals (/metrics).
 RECOMPUTE = 3
 COUNTED = (JobStatus.COMPLETED, JobStatus.FAILED)
+BUCKET_FIELDS = (
+    "start",
+    "queue",
+    "job_type",
+    "completed",
+    "failed",
+    "wait_histogram",
+    "run_histogram",
+    "wait_seconds",
+    "run_seconds",
+)
 
 
 def floor_time(at: datetime, step: timedelta = BUCKET) -> datetime:
@@ -76,13 +88,15 @@ def histogram_quantile(histogram: list[int], q: float) -> float | None:
 class Aggregate:
     """Counts and histograms of one group of finished rows."""
 
-    __slots__ = ("completed", "failed", "wait", "run")
+    __slots__ = ("completed", "failed", "wait", "run", "wait_seconds", "run_seconds")
 
     def __init__(self):
         self.completed = 0
         self.failed = 0
         self.wait = empty_histogram()
         self.run = empty_histogram()
+        self.wait_seconds = 0.0
+        self.run_seconds = 0.0
 
     def add_row(self, status, created_at, started_at, completed_at) -> None:
         if status == JobStatus.COMPLETED:
@@ -90,15 +104,33 @@ class Aggregate:
         else:
             self.failed += 1
         if started_at is not None:
-            histogram_add(self.wait, (started_at - created_at).total_seconds())
+            wait = max((started_at - created_at).total_seconds(), 0.0)
+            histogram_add(self.wait, wait)
+            self.wait_seconds += wait
             if completed_at is not None:
-                histogram_add(self.run, (completed_at - started_at).total_seconds())
+                run = max((completed_at - started_at).total_seconds(), 0.0)
+                histogram_add(self.run, run)
+                self.run_seconds += run
 
-    def add_bucket(self, completed: int, failed: int, wait: list[int], run: list[int]) -> None:
+    def add_bucket(
+        self, completed: int, failed: int, wait: list[int], run: list[int], wait_seconds=0.0, run_seconds=0.0
+    ) -> None:
         self.completed += completed
         self.failed += failed
         histogram_merge(self.wait, wait)
         histogram_merge(self.run, run)
+        self.wait_seconds += wait_seconds
+        self.run_seconds += run_seconds
+
+    def fields(self) -> dict:
+        return {
+            "completed": self.completed,
+            "failed": self.failed,
+            "wait_histogram": self.wait,
+            "run_histogram": self.run,
+            "wait_seconds": self.wait_seconds,
+            "run_seconds": self.run_seconds,
+        }
 
 
 def finished_rows(*, since: datetime, until: datetime | None = None, queue: str = "", job_type: str = ""):
@@ -121,9 +153,13 @@ def job_stats_roll_up(*, now: datetime | None = None) -> int:
     """
     now = now or timezone.now()
     end = floor_time(now - LAG)
+    oldest = floor_time(now - KEEP)
+    # From the latest bucket (or the last RECOMPUTE buckets, whichever is
+    # earlier), but never into buckets already added to the totals: those are final.
+    final = end - RECOMPUTE * BUCKET
     latest = JobStatsBucket.objects.filter(span=SPANS[BUCKET]).aggregate(latest=Max("start"))["latest"]
-    begin = floor_time(now - KEEP) if latest is None else min(latest, end) - (RECOMPUTE - 1) * BUCKET
-    begin = max(begin, floor_time(now - KEEP))
+    folded = JobStatsTotal.objects.filter(queue="*", job_type="*").values_list("folded_until", flat=True).first()
+    begin = max(min(latest, final) if latest is not None else oldest, folded or oldest, oldest)
     if begin >= end:
         return 0
     groups: dict[tuple, Aggregate] = {}
@@ -136,21 +172,14 @@ def job_stats_roll_up(*, now: datetime | None = None) -> int:
             aggregate = groups[key] = Aggregate()
         aggregate.add_row(status, created_at, started_at, completed_at)
     buckets = [
-        JobStatsBucket(
-            start=start,
-            queue=queue,
-            job_type=job_type,
-            completed=aggregate.completed,
-            failed=aggregate.failed,
-            wait_histogram=aggregate.wait,
-            run_histogram=aggregate.run,
-        )
+        JobStatsBucket(start=start, queue=queue, job_type=job_type, **aggregate.fields())
         for (start, queue, job_type), aggregate in groups.items()
     ]
     with transaction.atomic():
         JobStatsBucket.objects.filter(span=SPANS[BUCKET], start__gte=begin, start__lt=end).delete()
         JobStatsBucket.objects.bulk_create(buckets, batch_size=1000)
         written = len(buckets) + _roll_up_hours(begin=floor_time(begin, HOUR), end=floor_time(end, HOUR))
+        _fold_totals(until=final)
         JobStatsBucket.objects.filter(start__lt=floor_time(now - KEEP)).delete()
     logger.debug("Job stats: %d bucket(s) written for %s .. %s", written, begin, end)
     return written
@@ -162,8 +191,7 @@ def _roll_up_hours(*, begin: datetime, end: datetime) -> int:
         return 0
     groups: dict[tuple, Aggregate] = {}
     fine = JobStatsBucket.objects.filter(span=SPANS[BUCKET], start__gte=begin, start__lt=end).order_by()
-    fields = ("start", "queue", "job_type", "completed", "failed", "wait_histogram", "run_histogram")
-    for start, queue, job_type, *figures in fine.values_list(*fields).iterator(chunk_size=2000):
+    for start, queue, job_type, *figures in fine.values_list(*BUCKET_FIELDS).iterator(chunk_size=2000):
         key = (floor_time(start, HOUR), queue, job_type)
         aggregate = groups.get(key)
         if aggregate is None:
@@ -172,18 +200,45 @@ def _roll_up_hours(*, begin: datetime, end: datetime) -> int:
     JobStatsBucket.objects.filter(span=SPANS[HOUR], start__gte=begin, start__lt=end).delete()
     JobStatsBucket.objects.bulk_create(
         [
-            JobStatsBucket(
-                span=SPANS[HOUR],
-                start=start,
-                queue=queue,
-                job_type=job_type,
-                completed=aggregate.completed,
-                failed=aggregate.failed,
-                wait_histogram=aggregate.wait,
-                run_histogram=aggregate.run,
-            )
+            JobStatsBucket(span=SPANS[HOUR], start=start, queue=queue, job_type=job_type, **aggregate.fields())
             for (start, queue, job_type), aggregate in groups.items()
         ],
         batch_size=1000,
     )
     return len(groups)
+
+
+def _fold_totals(*, until: datetime) -> None:
+    """Add the five-minute buckets that can no longer change (start < `until`) to the totals, once each."""
+    marker, _ = JobStatsTotal.objects.select_for_update().get_or_create(queue="*", job_type="*")
+    since = marker.folded_until
+    if since is not None and since >= until:
+        return
+    fine = JobStatsBucket.objects.filter(span=SPANS[BUCKET], start__lt=until)
+    if since is not None:
+        fine = fine.filter(start__gte=since)
+    groups: dict[tuple, Aggregate] = {}
+    for _, queue, job_type, *figures in fine.order_by().values_list(*BUCKET_FIELDS).iterator(chunk_size=2000):
+        for key in ((queue, job_type), ("*", "*")):
+            groups.setdefault(key, Aggregate()).add_bucket(*figures)
+    totals = {(row.queue, row.job_type): row for row in JobStatsTotal.objects.select_for_update()}
+    for key, aggregate in groups.items():
+        row = totals.get(key) or JobStatsTotal(queue=key[0], job_type=key[1])
+        if key == ("*", "*"):
+            row = marker
+        row.completed += aggregate.completed
+        row.failed += aggregate.failed
+        row.wait_histogram = _sum_lists(row.wait_histogram, aggregate.wait)
+        row.run_histogram = _sum_lists(row.run_histogram, aggregate.run)
+        row.wait_seconds += aggregate.wait_seconds
+        row.run_seconds += aggregate.run_seconds
+        if key != ("*", "*"):
+            row.save()
+    marker.folded_until = until
+    marker.save()
+
+
+def _sum_lists(total: list[int], more: list[int]) -> list[int]:
+    summed = list(total) + [0] * (len(more) - len(total))
+    histogram_merge(summed, more)
+    return summed

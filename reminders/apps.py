@@ -7,4 +7,8 @@ class RemindersConfig(AppConfig):
     name = "reminders"
 
     def ready(self):
+        from jobs.console_metrics import register_collector
         from reminders import checks  # noqa: F401  (registers the checks)
+        from reminders.metrics import ReminderLatenessCollector
+
+        register_collector(ReminderLatenessCollector)
