@@ -305,6 +305,9 @@ class JobStatsTotal(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["queue", "job_type"], name="jobstats_total_unique")]
 
+    def __str__(self):
+        return f"{self.queue} {self.job_type}: {self.completed} completed, {self.failed} failed"
+
 
 class JobDashboard(BackgroundJob):
     """No table of its own: gives the admin index an "Operator dashboard" entry (see jobs.console_admin)."""
