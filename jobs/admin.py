@@ -119,7 +119,12 @@ class BackgroundJobAdmin(admin.ModelAdmin):
     ]
     list_filter = [StatusFilter, "job_type", AgeFilter, "queue"]
     search_fields = ["job_id", "rq_job_id", "user__username"]
-    readonly_fields = [f.name for f in BackgroundJob._meta.fields] + ["duration", "rq_state"]
+    readonly_fields = [f.name for f in BackgroundJob._meta.fields] + [
+        "duration",
+        "rq_state",
+        "traceback_text",
+        "log_text",
+    ]
     fieldsets = [
         (
             None,
@@ -136,6 +141,7 @@ class BackgroundJobAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Why it failed: traceback and the task's log", {"fields": ["traceback_text", "log_text"]}),
         ("Row and RQ job side by side", {"fields": ["rq_state"]}),
     ]
     inlines = [BackgroundJobEventInline]
@@ -181,6 +187,20 @@ class BackgroundJobAdmin(admin.ModelAdmin):
         if job.started_at and not job.completed_at and job.status == JobStatus.RUNNING:
             return f"{_duration((timezone.now() - job.started_at).total_seconds())} so far"
         return _duration(job.duration_seconds)
+
+    @admin.display(description="traceback of the last failure")
+    def traceback_text(self, job):
+        if not job.error_traceback:
+            return "–"
+        return format_html(
+            '<pre class="job-traceback" style="white-space:pre-wrap;margin:0">{}</pre>', job.error_traceback
+        )
+
+    @admin.display(description="log lines")
+    def log_text(self, job):
+        if not job.log:
+            return "–"
+        return format_html('<pre class="job-log" style="white-space:pre-wrap;margin:0">{}</pre>', job.log)
 
     @admin.display(description="RQ job in Redis")
     def rq_state(self, job):
