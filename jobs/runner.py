@@ -35,6 +35,7 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from jobs import services
+from jobs.failures import JobLog, traceback_text
 from jobs.models import RESULT_ENCODER, BackgroundJob, result_storable
 from jobs.registry import TaskSpec
 
@@ -47,7 +48,8 @@ class JobContext:
     def __init__(self, row: BackgroundJob):
         self.row = row
         self.job_id = row.job_id
-        self.log = logging.LoggerAdapter(logger, {"job_id": str(row.job_id)})
+        # Lines logged here are also kept for the row (jobs/failures.py).
+        self.log = JobLog(logger, str(row.job_id))
         self._processed = 0
         self._reported: tuple[int, int] | None = None
         self._written: tuple[int, int] | None = None
@@ -423,7 +425,9 @@ def run_tracked(spec: TaskSpec, background_job_id: str | None, kwargs: dict[str,
             message,
         )
         close_old_connections()
-        services.background_job_record_failure(job_id=row.job_id, error=message, final=final)
+        services.background_job_record_failure(
+            job_id=row.job_id, error=message, final=final, traceback=traceback_text(exc), log=context.log.text()
+        )
         raise
     if handoff is None or not handoff.send(result, context.reported):
         completions.record(services.Completion(job_id=row.job_id, result=result, progress=context.reported))

@@ -283,30 +283,46 @@ def _completion_not_recorded(job_id) -> None:
     logger.warning("Job %s finished, but its row was no longer running; result not recorded", job_id)
 
 
-def background_job_record_failure(*, job_id, error: str, final: bool, rq_job_id: str | None = None) -> bool:
+def background_job_record_failure(
+    *, job_id, error: str, final: bool, rq_job_id: str | None = None, traceback: str = "", log: str = ""
+) -> bool:
     """Record a failed attempt: `failed` when final, back to `queued` when RQ retries it.
 
     With `rq_job_id`, only a row whose current attempt is that RQ job changes: a
     late failure of an attempt the reconciler or an operator already replaced
-    must not fail the new one.
+    must not fail the new one. The traceback and log (operators only) are kept
+    on the row; a retried attempt's traceback also goes into the audit trail.
     """
     now = timezone.now()
     rows = BackgroundJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES)
     if rq_job_id is not None:
         rows = rows.filter(rq_job_id=rq_job_id)
+    details = {"error_traceback": traceback or error, "log": log}
     if final:
         changed = rows.update(
             status=JobStatus.FAILED,
             error_message=truncate(error, ERROR_MESSAGE_MAX),
             completed_at=now,
             updated_at=now,
+            **details,
         )
     else:
         changed = rows.update(
             status=JobStatus.QUEUED,
             error_message=truncate(f"Retrying after: {error}", ERROR_MESSAGE_MAX),
             updated_at=now,
+            **details,
         )
+        # Only the runner sends a traceback; RQ's on_failure callback, which
+        # follows it for the same attempt, must not add the attempt twice.
+        if changed and traceback:
+            BackgroundJobEvent.objects.create(
+                job_id=job_id,
+                action="attempt_failed",
+                reason=traceback or error,
+                status_before=JobStatus.RUNNING,
+                status_after=JobStatus.QUEUED,
+            )
     return changed == 1
 
 
