@@ -84,9 +84,10 @@ class BackgroundJob(models.Model):
     error_message = models.TextField(blank=True, default="")
     #: The full traceback of the last failure, cut to JOBS_TRACEBACK_MAX_CHARS
     #: (earlier attempts' tracebacks are in the audit trail).
-    error_traceback = models.TextField(blank=True, default="")
+    # db_default too: rows inserted by raw SQL (bench seeds, other tools) need no value.
+    error_traceback = models.TextField(blank=True, default="", db_default="")
     #: Lines the task wrote through `job.log(...)`, cut to JOBS_LOG_MAX_CHARS (the latest kept).
-    log = models.TextField(blank=True, default="")
+    log = models.TextField(blank=True, default="", db_default="")
     queue = models.CharField(max_length=64)
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
