@@ -16,6 +16,7 @@ import logging
 import time
 
 from django.utils import timezone
+from rq.worker import DequeueStrategy
 
 from scribes import queues
 
@@ -122,10 +123,12 @@ class QueuePauseMixin:
             try:
                 result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
             finally:
-                # RQ reorders its queues after a dequeue; keep the paused ones in the list.
-                kept = [queue for queue in self._ordered_queues if queue in all_queues]
-                self._ordered_queues = kept + [queue for queue in all_queues if queue not in kept]
-                all_queues = self._ordered_queues
+                # Put the paused queues back. The default strategy's order is a
+                # priority and stays; round robin and random keep RQ's new order.
+                if self._dequeue_strategy not in (None, DequeueStrategy.DEFAULT):
+                    kept = [queue for queue in self._ordered_queues if queue in all_queues]
+                    all_queues = kept + [queue for queue in all_queues if queue not in kept]
+                self._ordered_queues = all_queues
             if result is None or time.monotonic() - started < BLOCKED_DEQUEUE_SECONDS:
                 return result
             job, queue = result

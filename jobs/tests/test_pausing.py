@@ -86,3 +86,25 @@ def test_queues_command_pauses_resumes_and_refuses_unknown_names(redis_conn, cap
     with pytest.raises(CommandError, match="Name the queue"):
         call_command("queues", "resume")
     assert BackgroundJob.objects.count() == 0
+
+
+def noop():
+    return "ran"
+
+
+def test_a_worker_serves_its_other_queues_while_one_is_paused_and_keeps_their_order(redis_conn):
+    from rq import Queue
+
+    from jobs.pausing import PAUSED_KEY
+    from jobs.worker import ScribesSimpleWorker
+
+    # Issue 18 adds queues; a second one here is a plain RQ queue.
+    other = Queue("console-test-other", connection=redis_conn)
+    paused_job = Queue(queues.DEFAULT, connection=redis_conn).enqueue(noop)
+    open_job = other.enqueue(noop)
+    redis_conn.hset(PAUSED_KEY, queues.DEFAULT, "{}")
+    worker = ScribesSimpleWorker([queues.DEFAULT, other.name], connection=redis_conn)
+    worker.work(burst=True)
+    assert open_job.get_status(refresh=True) == "finished"
+    assert paused_job.get_status(refresh=True) == "queued"
+    assert [queue.name for queue in worker._ordered_queues] == [queues.DEFAULT, other.name]
