@@ -429,6 +429,9 @@ def run_tracked(spec: TaskSpec, background_job_id: str | None, kwargs: dict[str,
             job_id=row.job_id, error=message, final=final, traceback=traceback_text(exc), log=context.log.text()
         )
         raise
+    if context.log.lines:
+        # Only tasks that log through job.log pay this write.
+        services.background_job_record_log(job_id=row.job_id, log=context.log.text())
     if handoff is None or not handoff.send(result, context.reported):
         completions.record(services.Completion(job_id=row.job_id, result=result, progress=context.reported))
     logger.info(

@@ -283,6 +283,11 @@ def _completion_not_recorded(job_id) -> None:
     logger.warning("Job %s finished, but its row was no longer running; result not recorded", job_id)
 
 
+def background_job_record_log(*, job_id, log: str) -> None:
+    """Keep the lines a running task logged through `job.log` (already bounded) on its row."""
+    BackgroundJob.objects.filter(pk=job_id).update(log=log)
+
+
 def background_job_record_failure(
     *, job_id, error: str, final: bool, rq_job_id: str | None = None, traceback: str = "", log: str = ""
 ) -> bool:

@@ -21,6 +21,13 @@ def failing_task(job, *, message: str = "boom"):
     raise ValueError(message)
 
 
+@tracked_task("test_log")
+def log_task(job):
+    job.log.info("looked at %d notes", 3)
+    job.log.warning("note %s had no text", 7)
+    return {"ok": True}
+
+
 @tracked_task("test_log_then_fail")
 def log_then_fail_task(job, *, lines: int = 3, width: int = 10):
     for index in range(lines):

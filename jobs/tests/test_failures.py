@@ -30,6 +30,17 @@ def test_failed_row_keeps_traceback_and_log_but_the_user_api_shows_one_line(redi
     assert "error_traceback" not in body and "log" not in body
 
 
+def test_a_completed_jobs_log_lines_are_kept_too(redis_conn, user):
+    job = background_job_start(job_type="test_log", user=user)
+    work_burst()
+    row = BackgroundJob.objects.get(pk=job.pk)
+    assert row.status == JobStatus.COMPLETED and row.result_data == {"ok": True}
+    assert [line.split(" ", 1)[1] for line in row.log.splitlines()] == [
+        "INFO looked at 3 notes",
+        "WARNING note 7 had no text",
+    ]
+
+
 def test_log_is_bounded_keeping_the_latest_lines(redis_conn, user, settings):
     settings.JOBS_LOG_MAX_CHARS = 1000
     job = background_job_start(job_type="test_log_then_fail", user=user, params={"lines": 200, "width": 50})
