@@ -85,7 +85,7 @@ def settings_snapshot() -> dict:
 def versions() -> dict:
     from django.db import connection
 
-    from jobs.selectors import rq_connection
+    from jobs.rqkeys import rq_connection
 
     found = {"python": sys.version, "platform": platform.platform()}
     for package in ("django", "rq", "django-rq", "rq-scheduler", "redis", "djangorestframework", "psycopg"):
@@ -111,7 +111,8 @@ def queue_state() -> dict:
     from rq import Worker
 
     from jobs.pausing import paused_queues
-    from jobs.selectors import redis_health, rq_connection
+    from jobs.rqkeys import rq_connection
+    from jobs.selectors import redis_health
 
     state: dict = {"health": redis_health()}
     try:

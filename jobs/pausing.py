@@ -34,7 +34,7 @@ BLOCKED_DEQUEUE_SECONDS = 0.5
 
 
 def _connection():
-    from jobs.selectors import rq_connection
+    from jobs.rqkeys import rq_connection
 
     return rq_connection()
 
@@ -141,27 +141,3 @@ class QueuePauseMixin:
             self.log.info(
                 "Worker %s: queue %s was paused while it waited; job %s put back", self.name, queue.name, job.id
             )
-
-
-def _register_diagnostic():
-    from jobs.diagnostics import OK, WARN, Finding, diagnostic
-
-    @diagnostic("queues:paused")
-    def check_paused_queues() -> Finding:
-        paused = paused_queues()
-        if not paused:
-            return Finding("queues:paused", OK, f"No queue is paused ({', '.join(queues.ALL)}).", data={"paused": {}})
-        parts = [
-            f"{name} (by {flag.get('by')} at {flag.get('at')}{', ' + flag['reason'] if flag.get('reason') else ''})"
-            for name, flag in sorted(paused.items())
-        ]
-        return Finding(
-            "queues:paused",
-            WARN,
-            f"Paused queue(s): {'; '.join(parts)}. Their jobs wait; workers take none of them.",
-            fix="When the reason is gone: `python manage.py queues resume NAME` (or Resume on the admin dashboard).",
-            data={"paused": paused},
-        )
-
-
-_register_diagnostic()

@@ -8,7 +8,9 @@ class RemindersConfig(AppConfig):
 
     def ready(self):
         from jobs.console_metrics import register_collector
-        from reminders import checks  # noqa: F401  (registers the checks)
+
+        # Registers the checks, the doctor's diagnostics and the tracked tasks (the sweep).
+        from reminders import checks, diagnostics, tasks  # noqa: F401
         from reminders.metrics import ReminderLatenessCollector
 
         register_collector(ReminderLatenessCollector)

@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from jobs.diagnostics import OK, WARN, run_diagnostics
+from diagnostics import OK, WARN, run_diagnostics
 from jobs.models import BackgroundJob, JobStatus, OperatorAction
 from jobs.pausing import PAUSED_KEY, paused_queues, queue_pause, queue_resume
 from jobs.services import background_job_start
