@@ -8,8 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("jobs", "0005_idempotency_key"),
-        ("jobs", "0005_status_index_instead_of_phase"),
+        ("jobs", "0006_status_index_instead_of_phase"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
