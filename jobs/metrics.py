@@ -73,6 +73,10 @@ class JobsCollector:
 def _registry() -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(JobsCollector())
+    from jobs.console_metrics import app_collectors
+
+    for collector in app_collectors():  # the console's counters and histograms, and the apps' own
+        registry.register(collector)
     try:
         from django_rq.contrib.prometheus import RQCollector
     except ImportError:  # pragma: no cover - prometheus_client is a requirement

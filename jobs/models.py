@@ -44,7 +44,14 @@ class BackgroundJob(models.Model):
     #: Keyword arguments of the task, kept so a retry can run it again.
     params = models.JSONField(default=dict, blank=True)
     result_data = models.JSONField(null=True, blank=True)
+    #: One line for users (GET /jobs/{id}); the traceback and the log are for operators only.
     error_message = models.TextField(blank=True, default="")
+    #: The full traceback of the last failure, cut to JOBS_TRACEBACK_MAX_CHARS
+    #: (earlier attempts' tracebacks are in the audit trail).
+    # db_default too: rows inserted by raw SQL (bench seeds, other tools) need no value.
+    error_traceback = models.TextField(blank=True, default="", db_default="")
+    #: Lines the task wrote through `job.log(...)`, cut to JOBS_LOG_MAX_CHARS (the latest kept).
+    log = models.TextField(blank=True, default="", db_default="")
     queue = models.CharField(max_length=64)
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -69,6 +76,13 @@ class BackgroundJob(models.Model):
                 fields=["user", "job_type"],
                 condition=models.Q(status__in=ACTIVE_STATUSES),
                 name="bgjob_user_type_active_idx",
+            ),
+            # finished rows by finish time: the console's rollup of the last
+            # minutes, retention, "failed in the last 24 h"; active rows are not in it
+            models.Index(
+                fields=["completed_at"],
+                condition=models.Q(completed_at__isnull=False),
+                name="bgjob_completed_idx",
             ),
             # RQ job id → row (reconciler, callbacks); equality only, so no
             # LIKE index (which db_index=True adds on PostgreSQL)
@@ -172,3 +186,93 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.user_id}:{self.key}"
+
+
+class OperatorAction(models.Model):
+    """One operator action on anything but a single job's state: pausing a queue, reminders' actions, bulk actions.
+
+    A job's own audit trail stays in BackgroundJobEvent; this is the
+    searchable list of who did what from the admin or a command.
+    """
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: Where it came from ("admin", "command", "api", "system"); commands have no actor.
+    source = models.CharField(max_length=32, default="admin")
+    action = models.CharField(max_length=64)
+    #: What it acted on, e.g. "queue:scribes", "reminders:3,4,5", "jobs:<id>".
+    target = models.CharField(max_length=255, blank=True, default="")
+    count = models.PositiveIntegerField(default=0)
+    detail = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.target}"
+
+
+class JobStatsBucket(models.Model):
+    """Five minutes (or an hour) of finished jobs of one type on one queue: counts and time histograms.
+
+    The operator dashboard reads these instead of aggregating millions of
+    rows; `jobs.stats.job_stats_roll_up` (run by the reconciler) writes them.
+    The histograms count jobs per bin of `jobs.stats.BOUNDS`.
+    """
+
+    #: Seconds covered: 300 (five minutes) or 3600 (a closed hour, the sum of its twelve).
+    span = models.PositiveIntegerField(default=300)
+    start = models.DateTimeField()
+    queue = models.CharField(max_length=64)
+    job_type = models.CharField(max_length=64)
+    completed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    #: created → started (queue wait) and started → completed (run time)
+    wait_histogram = models.JSONField(default=list)
+    run_histogram = models.JSONField(default=list)
+    wait_seconds = models.FloatField(default=0.0)
+    run_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["span", "start", "queue", "job_type"], name="jobstats_bucket_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.start:%Y-%m-%d %H:%M} {self.queue} {self.job_type}"
+
+
+class JobStatsTotal(models.Model):
+    """Every finished job ever counted, per queue and job type: what /metrics exposes as counters and histograms.
+
+    Grows only (a bucket is added once it can no longer change), so Prometheus
+    reads monotonic counters even though buckets and rows are pruned. The row
+    with queue and job type "*" holds `folded_until`, how far buckets were added.
+    """
+
+    queue = models.CharField(max_length=64)
+    job_type = models.CharField(max_length=64)
+    completed = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+    wait_histogram = models.JSONField(default=list)
+    run_histogram = models.JSONField(default=list)
+    wait_seconds = models.FloatField(default=0.0)
+    run_seconds = models.FloatField(default=0.0)
+    folded_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["queue", "job_type"], name="jobstats_total_unique")]
+
+    def __str__(self):
+        return f"{self.queue} {self.job_type}: {self.completed} completed, {self.failed} failed"
+
+
+class JobDashboard(BackgroundJob):
+    """No table of its own: gives the admin index an "Operator dashboard" entry (see jobs.console_admin)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "operator dashboard"
+        verbose_name_plural = "operator dashboard"

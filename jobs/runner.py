@@ -21,6 +21,7 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from jobs import services
+from jobs.failures import JobLog, traceback_text
 from jobs.models import BackgroundJob
 from jobs.registry import TaskSpec, register
 from scribes import queues
@@ -34,7 +35,8 @@ class JobContext:
     def __init__(self, row: BackgroundJob):
         self.row = row
         self.job_id = row.job_id
-        self.log = logging.LoggerAdapter(logger, {"job_id": str(row.job_id)})
+        # Lines logged here are also kept for the row (jobs/failures.py).
+        self.log = JobLog(logger, str(row.job_id))
         self._processed = 0
         self._reported: tuple[int, int] | None = None
         self._written: tuple[int, int] | None = None
@@ -133,9 +135,14 @@ def run_tracked(spec: TaskSpec, job_id: str | None, kwargs: dict[str, Any]) -> A
             message,
         )
         close_old_connections()
-        services.background_job_record_failure(job_id=row.job_id, error=message, final=final)
+        services.background_job_record_failure(
+            job_id=row.job_id, error=message, final=final, traceback=traceback_text(exc), log=ctx.log.text()
+        )
         raise
     try:
+        if ctx.log.lines:
+            # Only tasks that log through ctx.log pay this write.
+            services.background_job_record_log(job_id=row.job_id, log=ctx.log.text())
         services.background_job_record_completion(job_id=row.job_id, result=result, progress=ctx.reported)
     except (OperationalError, InterfaceError):
         # The body succeeded and RQ records its result: once the database

@@ -21,9 +21,18 @@ def reconcile_jobs(ctx):
     pruned = services.background_jobs_prune_periodic(
         before=timezone.now() - timedelta(days=settings.JOBS_PERIODIC_RETENTION_DAYS)
     )
+    from jobs.retention import background_jobs_prune_finished
+    from jobs.stats import job_stats_roll_up
+
+    # The operator dashboard's buckets (jobs/stats.py), then retention; the
+    # rollup runs first so a row is counted before it can be deleted.
+    rolled = job_stats_roll_up()
+    retention = background_jobs_prune_finished()
     return {
         "repaired": len(repairs),
         "pruned_periodic_rows": pruned,
+        "stats_buckets_written": rolled,
+        **{f"pruned_{kind}": n for kind, n in retention.items()},
         "by_action": dict(Counter(repair.action for repair in repairs)),
         "jobs": [str(repair) for repair in repairs[:50]],
     }

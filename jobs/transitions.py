@@ -134,12 +134,13 @@ def fail(
     now,
     from_statuses: Iterable[str] = ACTIVE_STATUSES,
     rq_job_id: str | None = None,
+    details: dict[str, str] | None = None,
 ) -> list[BackgroundJob]:
     """A failed attempt: → failed when `final`, else back to queued for RQ's retry; the rows changed.
 
     Only rows in `from_statuses` change; with `rq_job_id`, only those whose
     current attempt is that RQ job (a late failure of a replaced attempt must
-    not fail the new one).
+    not fail the new one). `details` sets more columns (the traceback and log).
     """
     alias, connection = _db()
     ids = _ids(job_ids, connection)
@@ -157,6 +158,10 @@ def fail(
     else:
         set_sql = '"status" = %s, "error_message" = %s, "updated_at" = %s'
         params = [JobStatus.QUEUED.value, error, _prep("updated_at", now, connection)]
+    # The operators' view of the failure (error_traceback, log), when the runner has it.
+    for column, value in (details or {}).items():
+        set_sql += f', "{_meta.get_field(column).column}" = %s'
+        params.append(value)
     where = f'"job_id" IN ({_placeholders(ids)}) AND "status" IN ({_placeholders(statuses)})'
     params += [*ids, *statuses]
     if rq_job_id is not None:

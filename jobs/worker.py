@@ -37,6 +37,7 @@ from rq.utils import now, utcformat
 
 from jobs import rqkeys, services
 from jobs.hooks import worker_hooks
+from jobs.pausing import QueuePauseMixin
 from jobs.registry import all_tasks
 from scribes.env import mask_url
 
@@ -167,7 +168,7 @@ class ScribesWorkerMixin:
         warm_up()
 
 
-class ScribesSimpleWorker(ScribesWorkerMixin, SimpleWorker):
+class ScribesSimpleWorker(ScribesWorkerMixin, QueuePauseMixin, SimpleWorker):
     """Runs jobs in the worker process itself (`rqworker --worker-class jobs.worker.ScribesSimpleWorker`).
 
     For platforms without fork() and for debugging. Jobs share the worker's
@@ -176,7 +177,7 @@ class ScribesSimpleWorker(ScribesWorkerMixin, SimpleWorker):
     """
 
 
-class ScribesWorker(ScribesWorkerMixin, Worker):
+class ScribesWorker(ScribesWorkerMixin, QueuePauseMixin, Worker):
     def maintain_heartbeats(self, rq_job, execution):
         """RQ's heart-beat while a horse works, surviving Redis going away meanwhile.
 

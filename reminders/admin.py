@@ -63,7 +63,7 @@ class ReminderAdmin(admin.ModelAdmin):
 
     @admin.action(permissions=["change"], description="Send selected pending reminders now")
     def send_now(self, request, queryset):
-        result = reminders_send_now(reminders=queryset.filter(status=ReminderStatus.PENDING))
+        result = reminders_send_now(reminders=queryset.filter(status=ReminderStatus.PENDING), by=request.user)
         level = messages.SUCCESS if not result.failed else messages.WARNING
         self.message_user(
             request,
@@ -75,13 +75,13 @@ class ReminderAdmin(admin.ModelAdmin):
     @admin.action(permissions=["change"], description="Reset selected failed/cancelled reminders to pending")
     def reset_to_pending(self, request, queryset):
         n = reminders_reset_pending(
-            reminders=queryset.filter(status__in=[ReminderStatus.FAILED, ReminderStatus.CANCELLED])
+            reminders=queryset.filter(status__in=[ReminderStatus.FAILED, ReminderStatus.CANCELLED]), by=request.user
         )
         self.message_user(request, f"{n} reminder(s) reset to pending; the next sweep sends them.", messages.SUCCESS)
 
     @admin.action(permissions=["change"], description="Cancel selected pending reminders")
     def cancel(self, request, queryset):
-        n = reminders_cancel(reminders=queryset.filter(status=ReminderStatus.PENDING))
+        n = reminders_cancel(reminders=queryset.filter(status=ReminderStatus.PENDING), by=request.user)
         self.message_user(request, f"{n} reminder(s) cancelled.", messages.SUCCESS)
 
 

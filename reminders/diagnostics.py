@@ -3,7 +3,10 @@
 from django.utils import timezone
 
 from diagnostics import FAIL, OK, WARN, Finding, diagnostic
+from jobs.pausing import paused_queues
+from jobs.registry import get_task
 from reminders.selectors import SWEEP_SCHEDULE_ID, reminder_sweep_status
+from reminders.tasks import SWEEP_JOB_TYPE
 
 
 def _when(value) -> str:
@@ -25,6 +28,19 @@ def reminder_sweep_finding() -> Finding:
         f"next run {_when(state['next_run'])}; {state['late_reminders']} pending reminder(s) "
         f"more than one interval ({minutes} min) past their time"
     )
+    sweep_queue = get_task(SWEEP_JOB_TYPE).queue
+    pause = paused_queues().get(sweep_queue)
+    if pause is not None:
+        # The operator chose this: reminders wait, which is a warning, not a failure.
+        return Finding(
+            "reminder_sweep",
+            WARN,
+            f"Reminder sweep queue {sweep_queue} is paused by {pause.get('by')} since {pause.get('at')}: "
+            f"reminders wait until it is resumed; {summary}.",
+            fix=f"`python manage.py queues resume {sweep_queue}` (or Resume on the admin dashboard); "
+            "the next sweep then sends every reminder that came due meanwhile.",
+            data={**data, "paused": pause},
+        )
     if state["next_run"] is None:
         reason = state["schedule_error"] or f"schedule entry {SWEEP_SCHEDULE_ID} is missing"
         return Finding(
@@ -43,6 +59,9 @@ def reminder_sweep_finding() -> Finding:
             "`manage.py sweep_reminders` sends the due reminders now.",
             data=data,
         )
+    if state["last_run"] is None and state["next_run"] > now:
+        # A fresh install: the first tick is not due yet, nothing is wrong.
+        return Finding("reminder_sweep", OK, f"Reminder sweep: first run due {_when(state['next_run'])}.", data=data)
     if state["last_run"] is None or state["late_reminders"]:
         return Finding(
             "reminder_sweep",

@@ -39,6 +39,18 @@ def _embedder_status() -> str:
     return text
 
 
+def _paused_queues() -> dict:
+    from redis.exceptions import RedisError
+
+    from jobs.pausing import paused_queues
+
+    try:
+        return paused_queues()
+    except RedisError as exc:
+        logger.warning("Health check: could not read paused queues: %s", exc)
+        return {}
+
+
 def health_report() -> dict:
     """Return the health document; `status` is "error" when the database or Redis is down.
 
@@ -59,6 +71,10 @@ def health_report() -> dict:
             idle = [name for name, n in redis.get("workers_by_queue", {}).items() if not n]
             if idle:
                 problems.append(f"no RQ worker listens on queue(s) {', '.join(idle)}: their jobs will wait")
+        paused = _paused_queues()
+        redis["paused_queues"] = sorted(paused)
+        if paused:
+            problems.append(f"queue(s) {', '.join(sorted(paused))} paused by an operator: their jobs wait")
         if redis.get("scheduler") != "ok":
             problems.append("rq-scheduler is not running: periodic jobs (reminder sweep, reconciler) will not run")
     if database != "ok" or redis["redis"] != "ok":

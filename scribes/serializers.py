@@ -57,5 +57,8 @@ class HealthSerializer(serializers.Serializer):
     queues = serializers.DictField(child=serializers.IntegerField(), required=False)
     workers_by_queue = serializers.DictField(child=serializers.IntegerField(), required=False)
     scheduler = serializers.CharField(required=False)
+    paused_queues = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Queues an operator paused: their jobs wait."
+    )
     embedder = serializers.CharField(help_text="The active embedder and model; the hashing fallback says so.")
     problems = serializers.ListField(child=serializers.CharField())

@@ -385,6 +385,15 @@ JOBS_STUCK_QUEUED_MINUTES = env_int("JOBS_STUCK_QUEUED_MINUTES", 30, minimum=1)
 #: Days the rows of completed periodic runs (reconciler passes, sweeps) are kept;
 #: the reconciler deletes older ones. Failed runs and users' jobs are never pruned.
 JOBS_PERIODIC_RETENTION_DAYS = env_int("JOBS_PERIODIC_RETENTION_DAYS", 14, minimum=1)
+# Users' finished rows: completed/cancelled, then failed (kept longer for
+# operators); Idempotency-Key records only matter while a client may retry.
+# What a failed job's row keeps for operators: its traceback and the lines the
+# task logged through job.log (the latest kept).
+JOBS_TRACEBACK_MAX_CHARS = env_int("JOBS_TRACEBACK_MAX_CHARS", 20000, minimum=500)
+JOBS_LOG_MAX_CHARS = env_int("JOBS_LOG_MAX_CHARS", 20000, minimum=500)
+JOBS_RETENTION_DAYS = env_int("JOBS_RETENTION_DAYS", 30, minimum=1)
+JOBS_FAILED_RETENTION_DAYS = env_int("JOBS_FAILED_RETENTION_DAYS", 90, minimum=1)
+IDEMPOTENCY_KEY_RETENTION_HOURS = env_int("IDEMPOTENCY_KEY_RETENTION_HOURS", 48, minimum=1)
 #: Bearer token that lets a scraper read /metrics without a staff session ("" = staff only).
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # --- end Operations ---

@@ -104,7 +104,10 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             try:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
 
+                # Its "Loading weights" bar filled doctor's output and the worker log.
+                transformers_logging.disable_progress_bar()
                 model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
             except Exception as exc:
                 raise EmbedderUnavailable(f"Could not load the MiniLM model from {self.path}: {exc}") from exc

@@ -6,11 +6,12 @@ is the report's order: the services first, then the state they hold.
 """
 
 from jobs.diagnostics.infrastructure import check_database, check_redis, check_scheduler, check_workers
-from jobs.diagnostics.state import check_jobs, check_queue_lengths, check_redis_key_types
+from jobs.diagnostics.state import check_jobs, check_paused_queues, check_queue_lengths, check_redis_key_types
 
 __all__ = [
     "check_database",
     "check_jobs",
+    "check_paused_queues",
     "check_queue_lengths",
     "check_redis",
     "check_redis_key_types",

@@ -66,6 +66,27 @@ def check_queue_lengths() -> list[Finding]:
     return [Finding("queues", OK, f"Queue lengths: {text}.", data=lengths), *_untracked_failures()]
 
 
+@diagnostic("queues:paused")
+def check_paused_queues() -> Finding:
+    from jobs.pausing import paused_queues
+    from scribes import queues
+
+    paused = paused_queues()
+    if not paused:
+        return Finding("queues:paused", OK, f"No queue is paused ({', '.join(queues.ALL)}).", data={"paused": {}})
+    parts = [
+        f"{name} (by {flag.get('by')} at {flag.get('at')}{', ' + flag['reason'] if flag.get('reason') else ''})"
+        for name, flag in sorted(paused.items())
+    ]
+    return Finding(
+        "queues:paused",
+        WARN,
+        f"Paused queue(s): {'; '.join(parts)}. Their jobs wait; workers take none of them.",
+        fix="When the reason is gone: `python manage.py queues resume NAME` (or Resume on the admin dashboard).",
+        data={"paused": paused},
+    )
+
+
 def _untracked_failures() -> list[Finding]:
     """RQ failures with no BackgroundJob row: garbage payloads, unknown functions, foreign jobs.
 

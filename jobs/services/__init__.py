@@ -29,6 +29,7 @@ from jobs.services.worker import (
     background_job_claim,
     background_job_record_completion,
     background_job_record_failure,
+    background_job_record_log,
     background_job_record_rq_failure,
     background_job_set_progress,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "background_job_mark_requeued",
     "background_job_record_completion",
     "background_job_record_failure",
+    "background_job_record_log",
     "background_job_record_rq_failure",
     "background_job_reenqueue",
     "background_job_retry",

@@ -9,12 +9,12 @@ from typing import Any
 from django.utils import timezone
 
 from jobs import transitions
-from jobs.models import ACTIVE_STATUSES, BackgroundJob
+from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobStatus
 from scribes.text import truncate
 
 logger = logging.getLogger("jobs.services")
 
-#: Longest error message kept on a row; tracebacks go to the worker log.
+#: Longest one-line error message kept on a row (users see it); tracebacks go to error_traceback.
 ERROR_MESSAGE_MAX = 4000
 
 
@@ -47,12 +47,20 @@ def background_job_record_completion(
     return row is not None
 
 
-def background_job_record_failure(*, job_id, error: str, final: bool, rq_job_id: str | None = None) -> bool:
+def background_job_record_log(*, job_id, log: str) -> None:
+    """Keep the lines a running task logged through `ctx.log` (already bounded) on its row."""
+    BackgroundJob.objects.filter(pk=job_id).update(log=log)
+
+
+def background_job_record_failure(
+    *, job_id, error: str, final: bool, rq_job_id: str | None = None, traceback: str = "", log: str = ""
+) -> bool:
     """Record a failed attempt: `failed` when final, back to `queued` when RQ retries it.
 
     With `rq_job_id`, only a row whose current attempt is that RQ job changes: a
     late failure of an attempt the reconciler or an operator already replaced
-    must not fail the new one.
+    must not fail the new one. The traceback and log (operators only) are kept
+    on the row; a retried attempt's traceback also goes into the audit trail.
     """
     message = error if final else f"Retrying after: {error}"
     changed = transitions.fail(
@@ -61,7 +69,18 @@ def background_job_record_failure(*, job_id, error: str, final: bool, rq_job_id:
         final=final,
         now=timezone.now(),
         rq_job_id=rq_job_id,
+        details={"error_traceback": traceback or error, "log": log},
     )
+    # Only the runner sends a traceback; RQ's on_failure callback, which
+    # follows it for the same attempt, must not add the attempt twice.
+    if changed and traceback and not final:
+        BackgroundJobEvent.objects.create(
+            job_id=job_id,
+            action="attempt_failed",
+            reason=traceback,
+            status_before=JobStatus.RUNNING,
+            status_after=JobStatus.QUEUED,
+        )
     return bool(changed)
 
 

@@ -21,6 +21,20 @@ def failing_task(ctx, *, message: str = "boom"):
     raise ValueError(message)
 
 
+@tracked_task("test_log")
+def log_task(job):
+    job.log.info("looked at %d notes", 3)
+    job.log.warning("note %s had no text", 7)
+    return {"ok": True}
+
+
+@tracked_task("test_log_then_fail")
+def log_then_fail_task(job, *, lines: int = 3, width: int = 10):
+    for index in range(lines):
+        job.log.info("step %d %s", index, "x" * width)
+    raise ValueError(f"gave up after {lines} steps")
+
+
 @tracked_task("test_sleep", timeout=1)
 def sleeping_task(ctx, *, seconds: float = 10):
     time.sleep(seconds)

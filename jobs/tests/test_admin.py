@@ -41,6 +41,15 @@ def test_job_list_shows_coloured_status_progress_and_duration(admin_client, user
     assert "1 min 15 s" in html and "3/3" in html and "width:100%" in html
 
 
+def test_job_list_shows_a_short_id_linking_to_the_page_with_the_full_id(admin_client, user, redis_conn):
+    job = _job(user, JobStatus.COMPLETED)
+    html = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert f'<code title="{job.job_id}">{str(job.job_id)[:8]}</code>' in html
+    assert f">{job.job_id}<" not in html  # the full id is only in the title
+    page = admin_client.get(reverse("admin:jobs_backgroundjob_change", args=[job.pk])).content.decode()
+    assert str(job.job_id) in page
+
+
 def test_job_list_filters_by_age_and_searches_by_username(admin_client, user, other_user, redis_conn):
     old = _job(user, JobStatus.RUNNING, started_at=timezone.now() - timedelta(hours=3))
     BackgroundJob.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=10))
@@ -184,3 +193,30 @@ def test_health_reports_scheduler_and_workers_per_queue(api_client, redis_conn):
     assert body["status"] == "ok", body
     assert body["scheduler"] == "ok" and body["workers_by_queue"] == {queues.DEFAULT: 1}
     assert api_client.get("/health").json()["scheduler"] == "not running"  # death recorded
+
+
+def test_job_list_reads_no_distinct_values_and_estimates_a_big_tables_total(
+    admin_client, user, redis_conn, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs import admin_lists
+
+    _job(user, JobStatus.COMPLETED)
+    other = _job(user, JobStatus.FAILED)
+    BackgroundJob.objects.filter(pk=other.pk).update(job_type="reminder_sweep")
+    with CaptureQueriesContext(connection) as captured:
+        html = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert not [query for query in captured if "DISTINCT" in query["sql"]]
+    assert "?job_type=regenerate_embeddings" in html and f"?queue={queues.DEFAULT}" in html
+    assert admin_client.get(reverse(CHANGELIST), {"job_type": "reminder_sweep"}).context["cl"].result_count == 1
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE jobs_backgroundjob")
+        monkeypatch.setattr(admin_lists, "ESTIMATE_ABOVE", -1)
+        with CaptureQueriesContext(connection) as captured:
+            admin_client.get(reverse(CHANGELIST))
+        assert any("reltuples" in query["sql"] for query in captured)
+        assert not [query for query in captured if query["sql"].startswith("SELECT COUNT(*)")]

@@ -216,3 +216,20 @@ def test_fail_stuck_jobs_older_than_and_dry_run(user, capsys):
     assert old.status == JobStatus.FAILED and "Worker stopped unexpectedly" in old.error_message
     assert recent.status == JobStatus.RUNNING
     assert old.events.get().source == "command"
+
+
+def test_rqscheduler_silences_the_crontab_future_warning():
+    import warnings
+
+    from rq_scheduler.utils import get_next_scheduled_time
+
+    from jobs.management.commands.rqscheduler import silence_crontab_warning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        get_next_scheduled_time("* * * * *")
+        assert any("of crontab" in str(warning.message) for warning in caught)  # rq-scheduler still warns
+        caught.clear()
+        silence_crontab_warning()
+        get_next_scheduled_time("* * * * *")
+    assert not [warning for warning in caught if issubclass(warning.category, FutureWarning)]

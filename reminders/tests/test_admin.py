@@ -47,6 +47,18 @@ def test_send_now_cancel_and_reset(admin_client, user, note):
     assert Reminder.objects.get(pk=b.pk).status == ReminderStatus.PENDING
     assert Reminder.objects.get(pk=done.pk).status == ReminderStatus.SENT
 
+    # every action is in the operator audit list, with who did it, and the list is searchable
+    from jobs.models import OperatorAction
+
+    audit = list(OperatorAction.objects.order_by("id").values_list("action", "actor__username", "count", "target"))
+    assert audit == [
+        ("reminders_send_now", "root", 1, f"reminders:{a.pk}"),
+        ("reminders_cancel", "root", 1, f"reminders:{b.pk}"),
+        ("reminders_reset", "root", 1, f"reminders:{b.pk}"),
+    ]
+    found = admin_client.get("/admin/jobs/operatoraction/", {"q": "reminders_cancel"})
+    assert [entry.action for entry in found.context["cl"].result_list] == ["reminders_cancel"]
+
 
 def test_changelist_renders_and_filters_cover_every_status(admin_client, user, note):
     Reminder.objects.create(user=user, note=note, scheduled_at=timezone.now())

@@ -38,10 +38,10 @@ def test_missing_schedule_entry_is_fail(redis_conn):
     assert reminder_sweep_status()["overdue"] is True
 
 
-def test_scheduled_never_run_is_warn_then_recent_run_ok(redis_conn):
+def test_fresh_install_before_the_first_tick_is_ok_then_recent_run_ok(redis_conn):
     _register(redis_conn)
     finding = reminder_sweep_finding()
-    assert finding.level == WARN and "never" in finding.message
+    assert finding.level == OK and "first run due" in finding.message, finding.message
     _sweep_row(minutes_ago=3)
     state = reminder_sweep_status()
     assert state["next_run"] > timezone.now() and state["interval_seconds"] == 900
@@ -74,3 +74,17 @@ def test_lease_shorter_than_smtp_timeouts_is_an_error():
 
 def test_default_settings_pass_the_checks():
     assert check_sweep_cron(None) == [] and check_claim_lease(None) == []
+
+
+def test_paused_sweep_queue_is_a_warn_that_says_reminders_wait(redis_conn, make_due):
+    from jobs.pausing import queue_pause
+    from scribes import queues
+
+    _register(redis_conn)
+    _sweep_row(minutes_ago=31)  # would be FAIL (two intervals) if the pause were not the reason
+    make_due(1, ago=timedelta(minutes=20))
+    queue_pause(name=queues.DEFAULT, by=None, reason="maintenance", source="command")
+    finding = reminder_sweep_finding()
+    assert finding.level == WARN, finding.message
+    assert "paused" in finding.message and "reminders wait" in finding.message
+    assert f"queues resume {queues.DEFAULT}" in finding.fix

@@ -157,3 +157,12 @@ def test_fork_after_parent_inference_falls_back_instead_of_hanging(minilm):
             pytest.fail("encoding in a fork after parent inference hung")
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_loading_the_model_prints_no_progress_bar(capfd):
+    # doctor loads the model to prove it loads; transformers' "Loading weights" bar filled its output.
+    from semantic.embedders import SentenceTransformerEmbedder, configured_model_path
+
+    SentenceTransformerEmbedder(configured_model_path()).load()
+    captured = capfd.readouterr()
+    assert "Loading weights" not in captured.err + captured.out

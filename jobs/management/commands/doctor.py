@@ -15,6 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print the findings as a JSON list.")
+        parser.add_argument(
+            "--bundle",
+            metavar="FILE",
+            help="Also write a support bundle (tar.gz: findings, versions, masked settings, queues, "
+            "workers, the last 50 failures) to FILE, to attach to a ticket.",
+        )
 
     def handle(self, *args, **options):
         findings = run_diagnostics()
@@ -27,5 +33,13 @@ class Command(BaseCommand):
                 self.stdout.write(f"{styles[finding.level](finding.level):<4} {finding.name}: {finding.message}")
                 if finding.fix and finding.level != "OK":
                     self.stdout.write(f"     fix: {finding.fix}")
+        if options["bundle"]:
+            from jobs.bundle import support_bundle_write
+
+            try:
+                members = support_bundle_write(path=options["bundle"], findings=findings)
+            except OSError as exc:
+                raise CommandError(f"Could not write the bundle to {options['bundle']}: {exc}") from exc
+            self.stderr.write(f"Support bundle written to {options['bundle']} ({', '.join(members)}).")
         if failed:
             raise CommandError(f"{len(failed)} check(s) failed: {', '.join(finding.name for finding in failed)}.")

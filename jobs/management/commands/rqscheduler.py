@@ -8,6 +8,7 @@ key expires (it stopped, or was killed: then within interval + 10 s).
 
 import os
 import time
+import warnings
 
 from django.conf import settings
 from django_rq import get_scheduler
@@ -16,6 +17,19 @@ from rq.logutils import setup_loghandlers
 
 from jobs.schedules import SCHEDULER_NAME, register_periodic_jobs, scheduler_alive
 from scribes import queues
+
+
+def silence_crontab_warning() -> None:
+    """Drop the `crontab` package's FutureWarning that rq-scheduler triggers at every cron computation.
+
+    rq-scheduler passes a naive local `now` and converts the result itself, the
+    old behaviour the warning announces a change from; the text (eight lines)
+    only filled the scheduler log.
+    """
+    warnings.filterwarnings("ignore", message=r"Version 0\.22\.0\+ of crontab", category=FutureWarning)
+
+
+silence_crontab_warning()
 
 
 class Command(rqscheduler.Command):
