@@ -523,12 +523,17 @@ def background_job_retry(
 
 @transaction.atomic
 def background_job_cancel(*, jobs, reason: str, by=None, source: str = "admin") -> int:
-    """queued → cancelled, and cancel the RQ job after commit. Returns how many changed."""
-    candidates = list(jobs.select_related(None).select_for_update().filter(status_in(JobStatus.QUEUED)))
+    """queued/running → cancelled; after commit a queued RQ job is cancelled, a running one stopped.
+
+    A queued job then never runs (a worker that dequeues it anyway finds the
+    row not queued); a running job's work-horse is killed by RQ's stop-job
+    command, and what the task committed so far stays. Returns how many changed.
+    """
+    candidates = list(jobs.select_related(None).select_for_update().filter(status_in(*ACTIVE_STATUSES)))
     if not candidates:
         return 0
     now = timezone.now()
-    changed = BackgroundJob.objects.filter(pk__in=[job.pk for job in candidates], status=JobStatus.QUEUED).update(
+    changed = BackgroundJob.objects.filter(pk__in=[job.pk for job in candidates], status__in=ACTIVE_STATUSES).update(
         status=JobStatus.CANCELLED,
         error_message=truncate(reason, ERROR_MESSAGE_MAX),
         completed_at=now,
