@@ -196,3 +196,25 @@ def entry_frame(entry_id: bytes, fields: dict) -> tuple[bytes, bool]:
     return sse_frame(event=event, data=fields.get(b"data", b"{}").decode(), entry_id=entry_id.decode()), (
         event in FINAL_EVENTS
     )
+
+
+def job_events_publish_for(*, job_ids, progress: bool = False) -> None:
+    """After the commit, publish the rows of `job_ids` as they are then (one SELECT of the user jobs among them).
+
+    For writes that do not return their rows; a transition that has its row
+    (UPDATE ... RETURNING) publishes it directly instead.
+    """
+    from django.db import transaction
+
+    job_ids = list(job_ids)
+
+    def publish():
+        try:
+            rows = list(BackgroundJob.objects.filter(pk__in=job_ids, user__isnull=False))
+        except Exception as exc:  # never fail a job for its live view
+            logger.warning("Could not load job(s) %s to publish their events: %s", job_ids[:3], exc)
+            return
+        job_events_publish(rows=rows, progress=progress)
+
+    if job_ids:
+        transaction.on_commit(publish)

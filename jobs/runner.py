@@ -34,7 +34,7 @@ from django.db import close_old_connections, connections
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
-from jobs import services
+from jobs import events, services
 from jobs.models import RESULT_ENCODER, BackgroundJob, result_storable
 from jobs.registry import TaskSpec
 
@@ -225,6 +225,7 @@ def _claim(background_job_id: str) -> tuple[BackgroundJob | None, str]:
         _write_or_log(completing)
         row = services.background_job_start_running(job_id=background_job_id)
     if row is not None:
+        events.job_events_publish(rows=[row])
         return row, ""
     current = BackgroundJob.objects.filter(pk=background_job_id).values_list("status", flat=True).first()
     return None, current or "missing"
@@ -320,6 +321,7 @@ class ForkHandoff:
                     job_id=self.background_job_id,
                     result=outcome["result"],
                     progress=outcome["progress"],
+                    watched=self.row.user_id is not None,
                 )
             )
         except Exception:
@@ -426,7 +428,11 @@ def run_tracked(spec: TaskSpec, background_job_id: str | None, kwargs: dict[str,
         services.background_job_record_failure(job_id=row.job_id, error=message, final=final)
         raise
     if handoff is None or not handoff.send(result, context.reported):
-        completions.record(services.Completion(job_id=row.job_id, result=result, progress=context.reported))
+        completions.record(
+            services.Completion(
+                job_id=row.job_id, result=result, progress=context.reported, watched=row.user_id is not None
+            )
+        )
     logger.info(
         "[queue %s] job %s (%s) completed in %.2f s",
         queue,

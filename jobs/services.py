@@ -25,7 +25,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Callback, Retry
 
-from jobs import hotpath, rqkeys
+from jobs import events, hotpath, rqkeys
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobStatus, status_in
 from jobs.registry import TaskSpec, get_task
 from jobs.schedules import SCHEDULE_ID_PREFIX
@@ -54,6 +54,7 @@ def background_job_start(*, job_type: str, user=None, params: dict | None = None
     with transaction.atomic():
         job.save(force_insert=True)
         transaction.on_commit(lambda: background_job_enqueue(job=job, spec=spec))
+        events.job_events_publish_on_commit(rows=[job])
     return job
 
 
@@ -148,6 +149,8 @@ def background_job_start_many(*, job_type: str, items: list[dict]) -> list[Backg
         return []
     with transaction.atomic():
         BackgroundJob.objects.bulk_create(rows)
+        # No "queued" events here: a fan-out stays one Redis round trip; a
+        # job's stream starts at its claim (its SSE view shows the row meanwhile).
         transaction.on_commit(lambda: _enqueue_many(rows, spec))
     return rows
 
@@ -184,6 +187,8 @@ class Completion:
     #: The last (processed, total) the job reported; progress writes are rate-limited.
     progress: tuple[int, int] | None = None
     finished_at: datetime = field(default_factory=timezone.now)
+    #: A user's job: its completion is published to its live event stream.
+    watched: bool = False
 
     @property
     def total(self) -> int | None:
@@ -216,6 +221,7 @@ def background_job_start_running(*, job_id, completing: Completion | None = None
         )
         if not completed:
             _completion_not_recorded(completing.job_id)
+        events.job_events_publish_for(job_ids=[completing.job_id] if completed and completing.watched else [])
         return row
     if completing is not None:
         background_job_record_completion(completing)
@@ -233,12 +239,10 @@ def background_job_set_progress(*, job_id, processed: int, total: int) -> None:
     processed = max(0, int(processed))
     total = max(0, int(total))
     percent = 100 if total == 0 else min(100, processed * 100 // total)
-    BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, processed_items__lte=processed).update(
-        processed_items=processed,
-        total_items=total,
-        progress_percent=percent,
-        updated_at=timezone.now(),
+    changed = BackgroundJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, processed_items__lte=processed).update(
+        processed_items=processed, total_items=total, progress_percent=percent, updated_at=timezone.now()
     )
+    events.job_events_publish_for(job_ids=[job_id] if changed else [], progress=True)
 
 
 def _completed_values(result, *, total: int | None, now) -> dict:
@@ -276,6 +280,7 @@ def background_job_record_completion(completion: Completion) -> bool:
         )
     if not changed:
         _completion_not_recorded(completion.job_id)
+    events.job_events_publish_for(job_ids=[completion.job_id] if changed and completion.watched else [])
     return changed == 1
 
 
@@ -307,6 +312,7 @@ def background_job_record_failure(*, job_id, error: str, final: bool, rq_job_id:
             error_message=truncate(f"Retrying after: {error}", ERROR_MESSAGE_MAX),
             updated_at=now,
         )
+    events.job_events_publish_for(job_ids=[job_id] if changed else [])
     return changed == 1
 
 
@@ -364,6 +370,7 @@ def background_job_mark_failed(
         source=source,
     )
     transaction.on_commit(lambda: _stop_rq_jobs(candidates))
+    events.job_events_publish_for(job_ids=[job.pk for job in candidates])
     return changed
 
 
@@ -380,6 +387,7 @@ def background_job_complete_from_rq(*, job: BackgroundJob, result, reason: str, 
     )
     if changed:
         _record_events(jobs=[job], action="complete", reason=reason, after=JobStatus.COMPLETED, source=source)
+        events.job_events_publish_for(job_ids=[job.pk])
     return changed == 1
 
 
@@ -518,6 +526,7 @@ def background_job_retry(
     _record_events(jobs=retried, action="retry", reason=reason, after=JobStatus.QUEUED, actor=by, source=source)
     fresh = list(BackgroundJob.objects.filter(pk__in=[job.pk for job in retried]))
     _enqueue_after_commit(fresh)
+    events.job_events_publish_on_commit(rows=fresh)
     return len(retried)
 
 
@@ -541,6 +550,7 @@ def background_job_cancel(*, jobs, reason: str, by=None, source: str = "admin") 
     )
     _record_events(jobs=candidates, action="cancel", reason=reason, after=JobStatus.CANCELLED, actor=by, source=source)
     transaction.on_commit(lambda: _stop_rq_jobs(candidates))
+    events.job_events_publish_for(job_ids=[job.pk for job in candidates])
     return changed
 
 
@@ -564,6 +574,7 @@ def background_job_mark_requeued(*, job: BackgroundJob, reason: str, source: str
     )
     if changed:
         _record_events(jobs=[job], action="requeue", reason=reason, after=JobStatus.QUEUED, source=source)
+        events.job_events_publish_for(job_ids=[job.pk])
     return changed == 1
 
 
