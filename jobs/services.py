@@ -234,8 +234,8 @@ def background_job_start_running(*, job_id, completing: Completion | None = None
     return BackgroundJob.objects.get(pk=job_id) if changed else None
 
 
-def background_job_set_progress(*, job_id, processed: int, total: int) -> None:
-    """Record progress; monotonic (never moves backwards) and one UPDATE."""
+def background_job_set_progress(*, job_id, processed: int, total: int) -> bool:
+    """Record progress; monotonic (never moves backwards) and one UPDATE. False when the row is not running."""
     processed = max(0, int(processed))
     total = max(0, int(total))
     percent = 100 if total == 0 else min(100, processed * 100 // total)
@@ -243,6 +243,7 @@ def background_job_set_progress(*, job_id, processed: int, total: int) -> None:
         processed_items=processed, total_items=total, progress_percent=percent, updated_at=timezone.now()
     )
     events.job_events_publish_for(job_ids=[job_id] if changed else [], progress=True)
+    return changed == 1
 
 
 def _completed_values(result, *, total: int | None, now) -> dict:

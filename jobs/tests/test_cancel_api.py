@@ -57,3 +57,19 @@ def test_another_users_or_no_job_is_a_404(redis_conn, user, other_client, auth_c
     assert BackgroundJob.objects.get(pk=job.pk).status == JobStatus.QUEUED
     assert _cancel(auth_client, uuid.uuid4()).status_code == 404
     assert _cancel(auth_client, "not-a-uuid").status_code == 404
+
+
+def test_a_task_stops_at_its_next_progress_write_once_cancelled(redis_conn, user, auth_client, settings):
+    # What stops the body under ScribesSimpleWorker, where RQ's stop-job command kills nothing.
+    from jobs import runner
+
+    settings.JOBS_PROGRESS_INTERVAL_MS = 0
+    row = BackgroundJob.objects.create(
+        job_type="test_progress", user=user, queue=queues.DEFAULT, status=JobStatus.RUNNING
+    )
+    context = runner.JobContext(row)
+    context.progress(1, 10)
+    assert _cancel(auth_client, row.job_id).status_code == 200
+    with pytest.raises(runner.JobStopped):
+        context.progress(2, 10)
+    assert BackgroundJob.objects.get(pk=row.pk).processed_items == 1
