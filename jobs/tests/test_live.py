@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection as db_connection
 from django.test import AsyncClient
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -156,7 +157,7 @@ def test_stream_refuses_strangers_bad_ids_and_missing_credentials(redis_conn, us
     assert read_stream(path, {"Authorization": "Bearer wrong"})[0] == 401
 
 
-def test_stream_sends_keep_alives_while_nothing_happens(redis_conn, user, settings):
+def test_stream_holds_no_database_connection_and_sends_keep_alives(redis_conn, user, settings):
     settings.JOBS_EVENTS_KEEPALIVE_SECONDS = 1
     row = _job(user)
 
@@ -165,11 +166,15 @@ def test_stream_sends_keep_alives_while_nothing_happens(redis_conn, user, settin
         assert response["Content-Type"] == "text/event-stream"
         assert response["Cache-Control"] == "no-cache"
         content = response.streaming_content
-        chunks = [await anext(content), await anext(content)]
+        chunks = [await anext(content)]
+        # The thread that authenticated and read the row holds no connection while the stream waits.
+        holds = await sync_to_async(lambda: db_connection.connection is not None)()
+        chunks.append(await anext(content))
         await content.aclose()
-        return chunks
+        return chunks, holds
 
-    first, second = asyncio.run(scenario())
+    (first, second), holds_a_connection = asyncio.run(scenario())
+    assert not holds_a_connection
     assert b"event: status" in first and b'"status":"queued"' in first
     assert second == b": keep-alive\n\n"
 
@@ -209,3 +214,18 @@ def test_etag_without_a_stream_comes_from_the_row(redis_conn, user, auth_client)
     assert auth_client.get(f"/jobs/{row.job_id}", HTTP_IF_NONE_MATCH=tag).status_code == 304
     BackgroundJob.objects.filter(pk=row.pk).update(updated_at=timezone.now())
     assert auth_client.get(f"/jobs/{row.job_id}", HTTP_IF_NONE_MATCH=tag).status_code == 200
+
+
+def test_docs_describe_the_stream_its_events_and_an_example(api_client):
+    schema = api_client.get("/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    paths = {path.rstrip("/"): operations for path, operations in schema["paths"].items()}
+    stream = paths["/jobs/{job_id}/events"]["get"]
+    content = stream["responses"]["200"]["content"]["text/event-stream"]
+    example = next(iter(content["examples"].values()))["value"]
+    assert "event: progress" in example and "event: completed" in example and "id: " in example
+    for name in events.EVENT_NAMES:
+        assert f"`{name}`" in stream["description"]
+    assert any(parameter["name"] == "Last-Event-ID" for parameter in stream["parameters"])
+    assert "304" in paths["/jobs/{job_id}"]["get"]["responses"]
+    cancel = paths["/jobs/{job_id}/cancel"]["post"]["responses"]
+    assert {"200", "404", "409"} <= set(cancel)
