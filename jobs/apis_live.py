@@ -20,7 +20,7 @@ from django.db import connections
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -134,6 +134,9 @@ async def job_events(request, job_id: str):
     client = events.async_redis_client()
     try:
         latest = await client.xrevrange(key, count=1)
+    except MaxConnectionsError:
+        logger.warning("Event stream of job %s refused: JOBS_EVENTS_MAX_STREAMS streams already open", parsed)
+        return _error(503, "Too many open event streams on this server; poll GET /jobs/{job_id}.", Retry_After="5")
     except RedisError as exc:
         logger.warning("Event stream of job %s unavailable: %s", parsed, exc)
         return _error(503, "Live events are unavailable (Redis); poll GET /jobs/{job_id} instead.")

@@ -172,10 +172,12 @@ def async_redis_client():
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        # Each open stream holds one connection while it waits in XREAD BLOCK;
-        # the read timeout only has to outlast that block.
+        # Each open stream holds one connection while it waits in XREAD BLOCK
+        # (redis-py's default pool stops at 100), so the pool's size is the
+        # limit on open streams; the read timeout only has to outlast a block.
         client = redis.asyncio.Redis.from_url(
             settings.REDIS_URL,
+            max_connections=settings.JOBS_EVENTS_MAX_STREAMS,
             socket_connect_timeout=2,
             socket_timeout=settings.JOBS_EVENTS_KEEPALIVE_SECONDS + 10,
             socket_keepalive=True,

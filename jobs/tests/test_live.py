@@ -229,3 +229,26 @@ def test_docs_describe_the_stream_its_events_and_an_example(api_client):
     assert "304" in paths["/jobs/{job_id}"]["get"]["responses"]
     cancel = paths["/jobs/{job_id}/cancel"]["post"]["responses"]
     assert {"200", "404", "409"} <= set(cancel)
+
+
+def test_streams_past_the_limit_are_a_503_not_a_broken_stream(redis_conn, user, settings):
+    settings.JOBS_EVENTS_MAX_STREAMS = 2
+    rows = [_job(user) for _ in range(3)]
+
+    async def scenario():
+        headers = await sync_to_async(_headers)(user)
+        opened = []
+        for row in rows[:2]:
+            response = await AsyncClient().get(f"/jobs/{row.job_id}/events", headers=headers)
+            content = response.streaming_content
+            await anext(content)  # the first frame; the stream now waits in XREAD
+            opened.append(asyncio.ensure_future(anext(content)))
+        await asyncio.sleep(0.2)
+        refused = await AsyncClient().get(f"/jobs/{rows[2].job_id}/events", headers=headers)
+        for waiting in opened:
+            waiting.cancel()
+        return refused
+
+    refused = asyncio.run(scenario())
+    assert refused.status_code == 503 and refused["Retry-After"] == "5"
+    assert "Too many open event streams" in json.loads(refused.content)["detail"]
