@@ -92,12 +92,15 @@ def _entry_key(entry_id: str) -> tuple[int, int]:
     return int(milliseconds), int(sequence)
 
 
-async def _follow(client, key: str, *, first: bytes | None, cursor: str, done: bool):
+async def _follow(key: str, *, first: bytes | None, cursor: str, done: bool):
     """The stream body: the first frame, then entries after `cursor` until the final one."""
     try:
         yield RETRY_FRAME + (first or b"")
         if done:
             return
+        # This loop's own client: a WSGI server iterates the body on another
+        # event loop than the view's (and only sends it once the job ends).
+        client = events.async_redis_client()
         block_ms = settings.JOBS_EVENTS_KEEPALIVE_SECONDS * 1000
         while True:
             reply = await client.xread({key: cursor}, count=100, block=block_ms)
@@ -161,7 +164,7 @@ async def job_events(request, job_id: str):
         # No stream yet (or lost): the row's state, then every entry written from now on.
         first, cursor, done = snapshot, "0-0", False
     response = StreamingHttpResponse(
-        _follow(client, key, first=first, cursor=cursor, done=done), content_type="text/event-stream"
+        _follow(key, first=first, cursor=cursor, done=done), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     # nginx: pass each frame on at once (compose's proxy also sets proxy_buffering off).

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import threading
 import uuid
 
 import pytest
@@ -252,3 +253,29 @@ def test_streams_past_the_limit_are_a_503_not_a_broken_stream(redis_conn, user, 
     refused = asyncio.run(scenario())
     assert refused.status_code == 503 and refused["Retry-After"] == "5"
     assert "Too many open event streams" in json.loads(refused.content)["detail"]
+
+
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume asynchronous iterators")
+def test_under_wsgi_the_stream_still_ends_with_the_final_state(redis_conn, user, client, settings):
+    # runserver and gunicorn's sync workers: Django buffers the body, which is complete once the job ended.
+    settings.JOBS_EVENTS_KEEPALIVE_SECONDS = 1
+    row = _job(user)
+    _move(row, status=JobStatus.RUNNING, total_items=1)
+    _move(row, status=JobStatus.COMPLETED, result_data={"n": 1})
+    response = client.get(f"/jobs/{row.job_id}/events", headers=_headers(user))
+    frames = _parse(b"".join(response))  # iterating is what a WSGI server does
+    assert [frame["event"] for frame in frames] == ["completed"]
+
+    queued = _job(user)
+    response = client.get(f"/jobs/{queued.job_id}/events", headers=_headers(user))
+
+    # The buffered body is complete once the job ends: cancel it from another thread meanwhile.
+    def cancel():
+        _move(queued, status=JobStatus.CANCELLED)
+        db_connection.close()  # this thread's own
+
+    canceller = threading.Timer(1.0, cancel)
+    canceller.start()
+    frames = _parse(b"".join(response))
+    canceller.join()
+    assert [frame["event"] for frame in frames] == ["status", "cancelled"]
