@@ -1,8 +1,9 @@
-"""No-op jobs for the worker-overhead benchmark: raw RQ functions and one tracked task."""
+"""Jobs for the worker benchmarks: raw RQ functions and their tracked twins (no-op, one small write)."""
 
 from django.db import connection
+from django.utils import timezone
 
-from jobs.registry import tracked_task
+from jobs.runner import tracked_task
 
 
 def raw_noop(n: int = 0):
@@ -16,24 +17,26 @@ def raw_one_read(n: int = 0):
     return n
 
 
-def raw_one_write(n: int = 0, job_id: str = ""):
-    """A raw job that makes one small UPDATE by primary key, committed asynchronously as the claim is.
-
-    The least a tracked job writes: the claim changes its row before the body runs.
-    """
-    from django.utils import timezone
-
-    from jobs.hotpath import async_commit_term
-
+def _write(target: str) -> None:
+    # One small UPDATE by primary key, as a real job's smallest write.
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE jobs_backgroundjob SET updated_at = %s WHERE job_id = %s{async_commit_term(connection)}",
-            [timezone.now(), job_id],
-        )
+        cursor.execute("UPDATE jobs_backgroundjob SET updated_at = %s WHERE job_id = %s", [timezone.now(), target])
+
+
+def raw_one_write(n: int = 0, target: str = ""):
+    """A raw job that makes one small database write."""
+    _write(target)
     return n
 
 
 @tracked_task("bench_noop")
-def tracked_noop(job, *, n: int = 0):
-    job.progress(1, 1)
+def tracked_noop(ctx, *, n: int = 0):
+    ctx.progress(1, 1)
+    return {"n": n}
+
+
+@tracked_task("bench_one_write")
+def tracked_one_write(ctx, *, n: int = 0, target: str = ""):
+    _write(target)
+    ctx.progress(1, 1)
     return {"n": n}

@@ -12,7 +12,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from jobs.models import BackgroundJob, BackgroundJobEvent, JobHealth, JobStatus, status_in
+from diagnostics import run_diagnostics
+from jobs.models import BackgroundJob, BackgroundJobEvent, JobHealth, JobStatus
 from jobs.selectors import rq_job_state, rq_state_mismatch
 from jobs.services import (
     background_job_cancel,
@@ -51,21 +52,6 @@ class BackgroundJobEventInline(admin.TabularInline):
         return False
 
 
-class StatusFilter(admin.SimpleListFilter):
-    """Status, filtered through the indexed phase (Django's own choices filter would read every row)."""
-
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return JobStatus.choices
-
-    def queryset(self, request, queryset):
-        if self.value() not in JobStatus.values:
-            return queryset
-        return queryset.filter(status_in(self.value()))
-
-
 class AgeFilter(admin.SimpleListFilter):
     title = "age"
     parameter_name = "age"
@@ -87,7 +73,7 @@ class AgeFilter(admin.SimpleListFilter):
         if self.value() == "older7d":
             return queryset.filter(created_at__lt=cutoff)
         if self.value() == "running1h":
-            return queryset.filter(status_in(JobStatus.RUNNING), started_at__lt=cutoff)
+            return queryset.filter(status=JobStatus.RUNNING, started_at__lt=cutoff)
         return queryset.filter(created_at__gte=cutoff)
 
 
@@ -117,7 +103,7 @@ class BackgroundJobAdmin(admin.ModelAdmin):
         "duration",
         "queue",
     ]
-    list_filter = [StatusFilter, "job_type", AgeFilter, "queue"]
+    list_filter = ["status", "job_type", AgeFilter, "queue"]
     search_fields = ["job_id", "rq_job_id", "user__username"]
     readonly_fields = [f.name for f in BackgroundJob._meta.fields] + ["duration", "rq_state"]
     fieldsets = [
@@ -227,7 +213,7 @@ class BackgroundJobAdmin(admin.ModelAdmin):
     @admin.action(permissions=["change"], description="Mark selected stuck jobs as failed")
     def mark_failed(self, request, queryset):
         n = background_job_mark_failed(
-            jobs=queryset,
+            job_rows=queryset,
             reason=f"Marked failed by {request.user.get_username()} from the admin",
             by=request.user,
         )
@@ -236,7 +222,7 @@ class BackgroundJobAdmin(admin.ModelAdmin):
     @admin.action(permissions=["change"], description="Retry selected failed/cancelled jobs (new attempt)")
     def retry(self, request, queryset):
         n = background_job_retry(
-            jobs=queryset,
+            job_rows=queryset,
             reason=f"Retried by {request.user.get_username()} from the admin",
             by=request.user,
         )
@@ -245,11 +231,46 @@ class BackgroundJobAdmin(admin.ModelAdmin):
     @admin.action(permissions=["change"], description="Cancel selected queued/running jobs")
     def cancel(self, request, queryset):
         n = background_job_cancel(
-            jobs=queryset,
+            job_rows=queryset,
             reason=f"Cancelled by {request.user.get_username()} from the admin",
             by=request.user,
         )
         self._report(request, queryset, n, "cancelled", "not queued or running")
+
+
+def _job_health_context() -> dict:
+    """Everything the job-health page shows, from the diagnostics every app registers."""
+    findings = run_diagnostics()
+    by_name = {finding.name: finding for finding in findings}
+
+    def data(name, default):
+        finding = by_name.get(name)
+        return finding.data if finding is not None and finding.data is not None else default
+
+    workers = next(
+        (
+            finding.data["workers"]
+            for finding in findings
+            if finding.name.startswith("workers:") and finding.data and "workers" in finding.data
+        ),
+        [],
+    )
+    return {
+        "findings": findings,
+        "counts": data("jobs:by-status", {}),
+        "failures": data("jobs:failures-24h", {"count": 0, "latest": []}),
+        "averages": data("jobs:average-seconds", {}),
+        "queue_lengths": data("queues", {}),
+        "workers": workers,
+        "stuck": data("jobs:stuck", {}).get("jobs", []),
+        "lost": data("jobs:lost", {}).get("repairs", []),
+        "periodic": [finding for finding in findings if finding.name.startswith("periodic:")],
+        "other_findings": [
+            finding
+            for finding in findings
+            if finding.data and not finding.name.startswith(("jobs:", "workers:", "queues"))
+        ],
+    }
 
 
 @admin.register(JobHealth)
@@ -269,12 +290,10 @@ class JobHealthAdmin(admin.ModelAdmin):
         return request.user.is_active and request.user.is_staff and request.user.has_perm("jobs.view_backgroundjob")
 
     def changelist_view(self, request, extra_context=None):
-        from jobs.selectors import job_health_context
-
         context = {
             **self.admin_site.each_context(request),
             "title": "Job health",
             "opts": self.model._meta,
-            **job_health_context(),
+            **_job_health_context(),
         }
         return TemplateResponse(request, "admin/jobs/job_health.html", context)

@@ -1,7 +1,6 @@
 """The tracked-job core: BackgroundJob rows mirroring RQ jobs, their runner and checks."""
 
 from django.apps import AppConfig
-from django.utils.module_loading import autodiscover_modules
 
 
 class JobsConfig(AppConfig):
@@ -9,8 +8,6 @@ class JobsConfig(AppConfig):
     verbose_name = "Background jobs"
 
     def ready(self):
-        from jobs import checks  # noqa: F401  (registers the checks)
-
-        # Import every app's `tasks` module so the registry (and thus the worker
-        # banner and the checks) knows every tracked task before any job runs.
-        autodiscover_modules("tasks")
+        # Registers the checks, the doctor's diagnostics and the tracked tasks
+        # (the reconciler); every app registers its own the same way.
+        from jobs import checks, diagnostics, tasks  # noqa: F401

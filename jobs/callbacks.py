@@ -16,13 +16,13 @@ from jobs.runner import describe_failure, is_final_attempt
 logger = logging.getLogger(__name__)
 
 
-def on_job_failure(job, connection, exc_type, exc_value, traceback):
+def on_job_failure(rq_job, connection, exc_type, exc_value, traceback):
     close_old_connections()
-    message = describe_failure(exc_value, timeout=job.timeout) if exc_value else "Job failed"
-    if services.background_job_record_rq_failure(rq_job=job, error=message, final=is_final_attempt(job)):
+    message = describe_failure(exc_value, timeout=rq_job.timeout) if exc_value else "Job failed"
+    if services.background_job_record_rq_failure(rq_job=rq_job, error=message, final=is_final_attempt(rq_job)):
         logger.error(
             "[queue %s] job %s failed before its task recorded it: %s",
-            job.origin,
-            job.id,
+            rq_job.origin,
+            rq_job.id,
             message,
         )

@@ -29,12 +29,10 @@ import redis
 from django.conf import settings
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from jobs import rqkeys
 from jobs.models import FINAL_STATUSES, BackgroundJob, JobStatus
 
 logger = logging.getLogger("jobs.events")
-
-#: The stream of one job's events.
-EVENTS_KEY = "scribes:job:{}:events"
 
 #: Event names: `status` (queued, running), `progress`, then one final event named after the outcome.
 STATUS, PROGRESS = "status", "progress"
@@ -46,7 +44,7 @@ EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
 def events_key(job_id) -> str:
-    return EVENTS_KEY.format(job_id)
+    return rqkeys.JOB_EVENTS_KEY.format(job_id)
 
 
 def event_name(row: BackgroundJob, *, progress: bool = False) -> str:
@@ -198,25 +196,3 @@ def entry_frame(entry_id: bytes, fields: dict) -> tuple[bytes, bool]:
     return sse_frame(event=event, data=fields.get(b"data", b"{}").decode(), entry_id=entry_id.decode()), (
         event in FINAL_EVENTS
     )
-
-
-def job_events_publish_for(*, job_ids, progress: bool = False) -> None:
-    """After the commit, publish the rows of `job_ids` as they are then (one SELECT of the user jobs among them).
-
-    For writes that do not return their rows; a transition that has its row
-    (UPDATE ... RETURNING) publishes it directly instead.
-    """
-    from django.db import transaction
-
-    job_ids = list(job_ids)
-
-    def publish():
-        try:
-            rows = list(BackgroundJob.objects.filter(pk__in=job_ids, user__isnull=False))
-        except Exception as exc:  # never fail a job for its live view
-            logger.warning("Could not load job(s) %s to publish their events: %s", job_ids[:3], exc)
-            return
-        job_events_publish(rows=rows, progress=progress)
-
-    if job_ids:
-        transaction.on_commit(publish)

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
-from jobs.models import BackgroundJob, JobStatus, status_in
+from jobs.models import BackgroundJob, JobStatus
 
 
 class JobsCollector:
@@ -34,7 +34,7 @@ class JobsCollector:
 
         since = timezone.now() - timedelta(hours=24)
         failed = GaugeMetricFamily("scribes_jobs_failed_24h", "Jobs failed in the last 24 hours", labels=["job_type"])
-        recent = BackgroundJob.objects.filter(status_in(JobStatus.FAILED), completed_at__gte=since).order_by()
+        recent = BackgroundJob.objects.filter(status=JobStatus.FAILED, completed_at__gte=since).order_by()
         for row in recent.values("job_type").annotate(n=Count("pk")):
             failed.add_metric([row["job_type"]], row["n"])
         yield failed
@@ -54,7 +54,7 @@ class JobsCollector:
         for periodic in all_periodic_jobs():
             for status in (JobStatus.COMPLETED, JobStatus.FAILED):
                 row = (
-                    BackgroundJob.objects.filter(status_in(status), job_type=periodic.job_type)
+                    BackgroundJob.objects.filter(status=status, job_type=periodic.job_type)
                     .order_by("-completed_at")
                     .values("completed_at", "result_data")
                     .first()

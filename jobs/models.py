@@ -2,13 +2,10 @@
 
 import json
 import uuid
-from functools import reduce
-from operator import or_
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
-from django.db.models import Case, F, Q, Value, When
 
 
 class JobStatus(models.TextChoices):
@@ -22,29 +19,6 @@ class JobStatus(models.TextChoices):
 #: States in which a job still owes an outcome.
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
-
-#: The phase of every queued or running row; a finished row's phase is its status.
-ACTIVE_PHASE = "active"
-
-
-def status_in(*statuses: str) -> Q:
-    """Rows in any of `statuses`, said through the indexed `phase` so the query keeps an index.
-
-    Only `phase` is indexed (see BackgroundJob.Meta), so a bare `status=` filter
-    over the table reads every row. Queued and running share the phase
-    "active", which few rows are in; the status then filters those few.
-    """
-    if not statuses:
-        raise ValueError("status_in() needs at least one status")
-    final = [status for status in statuses if status not in ACTIVE_STATUSES]
-    active = [status for status in ACTIVE_STATUSES if status in statuses]
-    terms = [Q(phase__in=final)] if final else []
-    if len(active) == len(ACTIVE_STATUSES):
-        # Exactly the dedupe index's predicate, so the planner can use that index.
-        terms.append(Q(phase=ACTIVE_PHASE))
-    elif active:
-        terms.append(Q(phase=ACTIVE_PHASE, status__in=active))
-    return reduce(or_, terms)
 
 
 class BackgroundJob(models.Model):
@@ -64,16 +38,6 @@ class BackgroundJob(models.Model):
         help_text="Empty for system jobs (sweeps, reconciler).",
     )
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    #: What the indexes hold instead of status: "active" while queued or
-    #: running, then the final status. The claim (queued → running) then
-    #: changes no indexed column, so PostgreSQL updates the row in place (HOT)
-    #: without a new entry in any index. Filter with `status_in()`; read
-    #: `status` (after save() this attribute is stale until refresh_from_db()).
-    phase = models.GeneratedField(
-        expression=Case(When(status__in=ACTIVE_STATUSES, then=Value(ACTIVE_PHASE)), default=F("status")),
-        output_field=models.CharField(max_length=16),
-        db_persist=True,
-    )
     progress_percent = models.PositiveSmallIntegerField(default=0)
     processed_items = models.PositiveIntegerField(default=0)
     total_items = models.PositiveIntegerField(default=0)
@@ -90,24 +54,20 @@ class BackgroundJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        # Finishing a job changes its phase and so writes the row into every
-        # index again: no index here is redundant, and the one that only serves
-        # active jobs holds only them. Fewer index writes per job were +0.03
-        # tracked/raw, and a claim that writes none (phase in place of status)
-        # was +0.03 again (bench/jobs.py, fourth and sixth profiles).
+        # Each index is written on every status change: none here is redundant,
+        # and the one that only serves active jobs holds only them.
         indexes = [
             # "recent jobs", "jobs by status", "failed in the last 24 h", the
-            # reconciler's active rows, and "running for more than an hour" (the
-            # stuck-job recipe: few rows are active, status and started_at
-            # filter them). Reached through status_in().
-            models.Index(fields=["phase", "-created_at"], name="bgjob_phase_created_idx"),
+            # reconciler's active rows, and "running for more than an hour" (few
+            # rows are active; status and started_at filter them)
+            models.Index(fields=["status", "-created_at"], name="bgjob_status_created_idx"),
             # a user's job list, newest first; every lookup by user
             models.Index(fields=["user", "-created_at"], name="bgjob_user_created_idx"),
             # "is one already queued or running for this user and type"; a row
             # that leaves the active states is not written here again
             models.Index(
                 fields=["user", "job_type"],
-                condition=models.Q(phase=ACTIVE_PHASE),
+                condition=models.Q(status__in=ACTIVE_STATUSES),
                 name="bgjob_user_type_active_idx",
             ),
             # RQ job id → row (reconciler, callbacks); equality only, so no

@@ -39,10 +39,10 @@ from rq.job import Job
 from rq.utils import utcparse
 
 from jobs import services
-from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus, result_storable, status_in
+from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus, result_storable
 from jobs.registry import UnknownJobType, get_task
+from jobs.rqkeys import rq_connection
 from jobs.schedules import SCHEDULE_ID_PREFIX
-from jobs.selectors import rq_connection
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class _Pass:
             reason,
             lambda: (
                 services.background_job_mark_failed(
-                    jobs=self._this_attempt(row), reason=reason, source=SOURCE, action="reconcile"
+                    job_rows=self._this_attempt(row), reason=reason, source=SOURCE, action="reconcile"
                 )
                 == 1
             ),
@@ -193,7 +193,10 @@ class _Pass:
                 reason,
                 lambda: (
                     services.background_job_retry(
-                        jobs=self._this_attempt(row), reason=reason, source=SOURCE, from_statuses=[JobStatus.RUNNING]
+                        job_rows=self._this_attempt(row),
+                        reason=reason,
+                        source=SOURCE,
+                        from_statuses=[JobStatus.RUNNING],
                     )
                     == 1
                 ),
@@ -206,12 +209,15 @@ class _Pass:
             row,
             "completed",
             reason,
-            lambda: services.background_job_complete_from_rq(job=row, result=result, reason=reason, source=SOURCE),
+            lambda: services.background_job_complete_from_rq(job_row=row, result=result, reason=reason, source=SOURCE),
         )
 
     def reenqueue(self, row: BackgroundJob, reason: str) -> None:
         self._apply(
-            row, "reenqueued", reason, lambda: services.background_job_reenqueue(job=row, reason=reason, source=SOURCE)
+            row,
+            "reenqueued",
+            reason,
+            lambda: services.background_job_reenqueue(job_row=row, reason=reason, source=SOURCE),
         )
 
     def requeue(self, row: BackgroundJob, reason: str) -> None:
@@ -219,7 +225,7 @@ class _Pass:
             row,
             "requeued",
             reason,
-            lambda: services.background_job_mark_requeued(job=row, reason=reason, source=SOURCE),
+            lambda: services.background_job_mark_requeued(job_row=row, reason=reason, source=SOURCE),
         )
 
 
@@ -231,7 +237,7 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
     nothing can be decided safely.
     """
     rows = list(
-        BackgroundJob.objects.filter(status_in(*ACTIVE_STATUSES))
+        BackgroundJob.objects.filter(status__in=ACTIVE_STATUSES)
         .exclude(pk__in=list(exclude))
         .order_by("created_at")[:BATCH]
     )

@@ -1,4 +1,4 @@
-"""RQ's Redis keys and their expected types, and the WRONGTYPE quarantine.
+"""RQ's Redis keys (every `rq:` template of the project is here), their expected types, and the WRONGTYPE quarantine.
 
 The old service died on `WRONGTYPE Operation against a key holding the wrong kind
 of value` after raw list operations corrupted its queue keys, and the fix was
@@ -10,9 +10,38 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
+import django_rq
+import redis
+
+from scribes import queues
+
 logger = logging.getLogger(__name__)
+
+#: Per-queue keys: the job list, and the workers listening on the queue.
+QUEUE_KEY = "rq:queue:{}"
+QUEUE_WORKERS_KEY = "rq:workers:{}"
+#: A job's hash (RQ_JOB_KEY_TEMPLATES has every key RQ keeps per job).
+JOB_KEY = "rq:job:{}"
+#: Sets of all queues and all workers.
+QUEUES_KEY = "rq:queues"
+WORKERS_KEY = "rq:workers"
+#: rq-scheduler's sorted set of scheduled job ids, and its instance hash
+#: (kept alive with a TTL of interval + 10 s; `death` is written on exit).
+SCHEDULED_JOBS_KEY = "rq:scheduler:scheduled_jobs"
+SCHEDULER_INSTANCE_KEY = "rq:scheduler_instance:{}"
+#: RQ job ids of periodic runs (RQ accepts only letters, digits, "_" and "-").
+SCHEDULE_ID_PREFIX = "scribes-periodic-"
+#: The jobs app's own key beside RQ's: a job's live event stream (jobs.events).
+JOB_EVENTS_KEY = "scribes:job:{}:events"
+
+
+def rq_connection() -> redis.Redis:
+    """The Redis connection RQ uses for the project queues."""
+    return django_rq.get_connection(queues.DEFAULT)
+
 
 #: Expected Redis types of RQ's keys, first match wins (fnmatch patterns).
 RQ_KEY_TYPES = (
@@ -27,16 +56,16 @@ RQ_KEY_TYPES = (
     ("rq:deferred:*", "zset"),
     ("rq:scheduled:*", "zset"),
     ("rq:canceled:*", "zset"),
-    ("rq:queues", "set"),
-    ("rq:workers", "set"),
+    (QUEUES_KEY, "set"),
+    (WORKERS_KEY, "set"),
     ("rq:workers:*", "set"),
     ("rq:worker:*:executions", "zset"),
     ("rq:worker:*", "hash"),
-    ("rq:scheduler:scheduled_jobs", "zset"),
+    (SCHEDULED_JOBS_KEY, "zset"),
 )
 #: Per-queue RQ keys (queue list and registries), formatted with the queue name.
 RQ_QUEUE_KEY_TEMPLATES = (
-    "rq:queue:{}",
+    QUEUE_KEY,
     "rq:wip:{}",
     "rq:finished:{}",
     "rq:failed:{}",
@@ -47,7 +76,7 @@ RQ_QUEUE_KEY_TEMPLATES = (
 )
 #: Keys RQ keeps per job id.
 RQ_JOB_KEY_TEMPLATES = (
-    "rq:job:{}",
+    JOB_KEY,
     "rq:job:{}:dependents",
     "rq:job:{}:dependencies",
     "rq:results:{}",
@@ -111,3 +140,61 @@ def quarantine(connection, wrong: list[dict]) -> list[str]:
         )
         moved.append(target)
     return moved
+
+
+def worker_keys(worker) -> list[str]:
+    """The keys a worker reads first when its dequeue meets a WRONGTYPE error."""
+    keys = [QUEUES_KEY, WORKERS_KEY, worker.key, worker.executions_key]
+    for queue in worker.queues:
+        keys.append(QUEUE_WORKERS_KEY.format(queue.name))
+        keys += [template.format(queue.name) for template in RQ_QUEUE_KEY_TEMPLATES]
+    return keys
+
+
+def project_keys(connection, *, also_job_ids: Iterable[str] = ()) -> list[str]:
+    """This project's RQ keys: its queues and registries and the jobs on them (and of `also_job_ids`).
+
+    Leaves alone: other projects' queues and jobs, worker registrations (live
+    processes own them) and rq-scheduler's periodic entries (restarting
+    `rqscheduler` re-registers them). A job key of the wrong Redis type is
+    included: it is corrupt and unreadable by anyone.
+    """
+    keys: set[str] = set()
+    job_ids: set[str] = set(also_job_ids)
+    for name in queues.ALL:
+        for template in RQ_QUEUE_KEY_TEMPLATES:
+            key = template.format(name)
+            kind = connection.type(key).decode()
+            if kind == "none":
+                continue
+            keys.add(key)
+            if kind == "list":
+                job_ids.update(raw.decode() for raw in connection.lrange(key, 0, -1))
+            elif kind == "zset":
+                # started-registry members are "<job id>:<execution id>"
+                job_ids.update(raw.decode().split(":")[0] for raw in connection.zrange(key, 0, -1))
+    job_prefix = JOB_KEY.format("")
+    for raw in connection.scan_iter(match=JOB_KEY.format("*"), count=1000):
+        key = raw.decode()
+        rest = key[len(job_prefix) :]
+        if ":" in rest:
+            continue
+        if connection.type(key).decode() != "hash":
+            keys.add(key)
+        elif (connection.hget(key, "origin") or b"").decode() in queues.ALL:
+            job_ids.add(rest)
+    scheduled = (
+        {raw.decode() for raw in connection.zrange(SCHEDULED_JOBS_KEY, 0, -1)}
+        if connection.type(SCHEDULED_JOBS_KEY).decode() == "zset"
+        else set()
+    )
+    for job_id in job_ids:
+        if job_id in scheduled or job_id.startswith(SCHEDULE_ID_PREFIX):
+            continue
+        for template in RQ_JOB_KEY_TEMPLATES:
+            keys.add(template.format(job_id))
+    pipe = connection.pipeline(transaction=False)
+    ordered = sorted(keys)
+    for key in ordered:
+        pipe.exists(key)
+    return [key for key, exists in zip(ordered, pipe.execute(), strict=True) if exists]

@@ -17,15 +17,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs.registry import get_task
+from jobs.rqkeys import SCHEDULE_ID_PREFIX, SCHEDULER_INSTANCE_KEY
 
 logger = logging.getLogger(__name__)
 
-#: RQ accepts only letters, digits, "_" and "-" in job ids (rq.job.JOB_ID_PATTERN).
-SCHEDULE_ID_PREFIX = "scribes-periodic-"
 #: Instance name of the one rq-scheduler `manage.py rqscheduler` runs.
 SCHEDULER_NAME = "scribes"
-#: rq-scheduler keeps this hash alive (TTL interval + 10 s) and writes `death` on exit.
-SCHEDULER_KEY = "rq:scheduler_instance:" + SCHEDULER_NAME
+SCHEDULER_KEY = SCHEDULER_INSTANCE_KEY.format(SCHEDULER_NAME)
 
 
 def scheduler_alive(connection) -> bool:

@@ -6,7 +6,6 @@ import functools
 import logging
 from datetime import timedelta
 
-import django_rq
 import redis
 from django.conf import settings
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
@@ -15,17 +14,13 @@ from redis.exceptions import RedisError
 from rq import Worker
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
-from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus, status_in
+from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
+from jobs.rqkeys import QUEUE_KEY, rq_connection
 from jobs.schedules import SCHEDULER_KEY
 from scribes import queues
 from scribes.env import mask_url
 
 logger = logging.getLogger(__name__)
-
-
-def rq_connection() -> redis.Redis:
-    """The Redis connection RQ uses for the project queue."""
-    return django_rq.get_connection(queues.DEFAULT)
 
 
 @functools.lru_cache(maxsize=4)
@@ -44,7 +39,7 @@ def redis_health() -> dict:
         pipe = connection.pipeline(transaction=False)
         pipe.ping()
         for name in queues.ALL:
-            pipe.llen(f"rq:queue:{name}")
+            pipe.llen(QUEUE_KEY.format(name))
         for name in queues.ALL:
             pipe.smembers(WORKERS_BY_QUEUE_KEY % name)
         # `manage.py rqscheduler` keeps its instance hash alive (TTL interval +
@@ -93,7 +88,7 @@ def background_job_get_for_user(*, user, job_id) -> BackgroundJob | None:
 def background_job_list_for_user(*, user, status: str | None = None, job_type: str | None = None) -> QuerySet:
     jobs = BackgroundJob.objects.filter(user=user).order_by("-created_at")
     if status:
-        jobs = jobs.filter(status_in(status))
+        jobs = jobs.filter(status=status)
     if job_type:
         jobs = jobs.filter(job_type=job_type)
     return jobs
@@ -101,7 +96,7 @@ def background_job_list_for_user(*, user, status: str | None = None, job_type: s
 
 def background_job_active_for_user(*, user, job_type: str) -> BackgroundJob | None:
     return (
-        BackgroundJob.objects.filter(status_in(*ACTIVE_STATUSES), user=user, job_type=job_type)
+        BackgroundJob.objects.filter(status__in=ACTIVE_STATUSES, user=user, job_type=job_type)
         .order_by("-created_at")
         .first()
     )
@@ -118,7 +113,7 @@ def background_job_counts_by_status() -> dict[str, int]:
 
 def background_job_failures_since(*, since, limit: int = 20) -> tuple[int, list[BackgroundJob]]:
     """How many jobs failed since `since`, and the latest `limit` of them (with messages)."""
-    failed = BackgroundJob.objects.filter(status_in(JobStatus.FAILED), completed_at__gte=since)
+    failed = BackgroundJob.objects.filter(status=JobStatus.FAILED, completed_at__gte=since)
     return failed.count(), list(failed.select_related("user").order_by("-completed_at")[:limit])
 
 
@@ -126,9 +121,7 @@ def background_job_average_seconds_by_type() -> dict[str, float]:
     """Average run time (started → completed) of completed jobs, per job type."""
     duration = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
     rows = (
-        BackgroundJob.objects.filter(
-            status_in(JobStatus.COMPLETED), started_at__isnull=False, completed_at__isnull=False
-        )
+        BackgroundJob.objects.filter(status=JobStatus.COMPLETED, started_at__isnull=False, completed_at__isnull=False)
         .order_by()
         .values("job_type")
         .annotate(avg=Avg(duration), n=Count("pk"))
@@ -141,7 +134,6 @@ def background_job_stuck(*, running_for_minutes: int, queued_for_minutes: int) -
     now = timezone.now()
     return (
         BackgroundJob.objects.filter(
-            status_in(*ACTIVE_STATUSES),
             Q(status=JobStatus.RUNNING, started_at__lt=now - timedelta(minutes=running_for_minutes))
             | Q(status=JobStatus.QUEUED, created_at__lt=now - timedelta(minutes=queued_for_minutes)),
         )
@@ -150,7 +142,7 @@ def background_job_stuck(*, running_for_minutes: int, queued_for_minutes: int) -
     )
 
 
-def rq_job_state(job: BackgroundJob, connection: redis.Redis | None = None) -> dict:
+def rq_job_state(row: BackgroundJob, connection: redis.Redis | None = None) -> dict:
     """The RQ side of a row: status, registry, worker (and whether it is alive), exception.
 
     Returned as a flat dict for display beside the row; `error` is set when Redis
@@ -163,9 +155,9 @@ def rq_job_state(job: BackgroundJob, connection: redis.Redis | None = None) -> d
     try:
         connection = connection or rq_connection()
         try:
-            rq_job = Job.fetch(job.rq_job_id, connection=connection)
+            rq_job = Job.fetch(row.rq_job_id, connection=connection)
         except NoSuchJobError:
-            return {"exists": False, "rq_job_id": job.rq_job_id}
+            return {"exists": False, "rq_job_id": row.rq_job_id}
         status = rq_job.get_status(refresh=False)
         worker_name = rq_job.worker_name or ""
         worker_heartbeat = None
@@ -194,7 +186,7 @@ def rq_job_state(job: BackgroundJob, connection: redis.Redis | None = None) -> d
             "exc_info": exc_info,
         }
     except RedisError as exc:
-        return {"exists": None, "rq_job_id": job.rq_job_id, "error": f"Redis unavailable: {exc}"}
+        return {"exists": None, "rq_job_id": row.rq_job_id, "error": f"Redis unavailable: {exc}"}
 
 
 #: Where RQ keeps a job in each status (what the RQ dashboard calls registries).
@@ -219,51 +211,14 @@ RQ_STATUSES_MATCHING = {
 }
 
 
-def rq_state_mismatch(job: BackgroundJob, state: dict) -> str:
+def rq_state_mismatch(row: BackgroundJob, state: dict) -> str:
     """Why the row and its RQ job disagree, or "" when they agree (or RQ forgot a finished job)."""
     if state.get("exists") is None:
         return ""
     if not state["exists"]:
-        return "The row is active but its RQ job is missing from Redis." if job.is_active else ""
-    if state["status"] not in RQ_STATUSES_MATCHING.get(job.status, set()):
-        return f"The row is {job.status} but RQ says {state['status']}."
-    if job.status == JobStatus.RUNNING and not state["worker_alive"]:
+        return "The row is active but its RQ job is missing from Redis." if row.is_active else ""
+    if state["status"] not in RQ_STATUSES_MATCHING.get(row.status, set()):
+        return f"The row is {row.status} but RQ says {state['status']}."
+    if row.status == JobStatus.RUNNING and not state["worker_alive"]:
         return f"The row is running but its worker {state['worker'] or '(none)'} is not alive."
     return ""
-
-
-def job_health_context() -> dict:
-    """Everything the admin's job-health page shows, from the diagnostics every app registers."""
-    from jobs.diagnostics import run_diagnostics
-
-    findings = run_diagnostics()
-    by_name = {finding.name: finding for finding in findings}
-
-    def data(name, default):
-        finding = by_name.get(name)
-        return finding.data if finding is not None and finding.data is not None else default
-
-    workers = next(
-        (
-            finding.data["workers"]
-            for finding in findings
-            if finding.name.startswith("workers:") and finding.data and "workers" in finding.data
-        ),
-        [],
-    )
-    return {
-        "findings": findings,
-        "counts": data("jobs:by-status", {}),
-        "failures": data("jobs:failures-24h", {"count": 0, "latest": []}),
-        "averages": data("jobs:average-seconds", {}),
-        "queue_lengths": data("queues", {}),
-        "workers": workers,
-        "stuck": data("jobs:stuck", {}).get("jobs", []),
-        "lost": data("jobs:lost", {}).get("repairs", []),
-        "periodic": [finding for finding in findings if finding.name.startswith("periodic:")],
-        "other_findings": [
-            finding
-            for finding in findings
-            if finding.data and not finding.name.startswith(("jobs:", "workers:", "queues"))
-        ],
-    }

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from jobs import services
 from jobs.reconciler import background_jobs_reconcile
-from jobs.registry import tracked_task
+from jobs.runner import tracked_task
 from jobs.schedules import periodic_job
 from scribes import queues
 
@@ -16,8 +16,8 @@ RECONCILE_JOB_TYPE = "jobs_reconcile"
 
 
 @tracked_task(RECONCILE_JOB_TYPE, queue=queues.DEFAULT, timeout=300)
-def reconcile_jobs(job):
-    repairs = background_jobs_reconcile(exclude=[job.job_id])
+def reconcile_jobs(ctx):
+    repairs = background_jobs_reconcile(exclude=[ctx.job_id])
     pruned = services.background_jobs_prune_periodic(
         before=timezone.now() - timedelta(days=settings.JOBS_PERIODIC_RETENTION_DAYS)
     )

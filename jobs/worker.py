@@ -4,13 +4,8 @@ Adds to RQ's forking worker: a start-up banner that shows what this worker will
 do (so an operator sees at once that API and worker agree), a handler for a
 work-horse killed from outside (OOM killer, `kill -9`), which RQ reports without
 running any callback, and the row's claim and completion written by this main
-process on its long-lived database connection (`jobs.runner.ForkHandoff`).
+process on its long-lived database connection (`jobs.handoff`).
 `ScribesSimpleWorker` is the same worker without the fork.
-
-Both hold a job's completion until the next claim, which writes both in one
-statement (`jobs.runner.CompletionHold`); the loop below writes it on its own
-whenever no claim follows at once: before a blocking wait, before a job without
-a row, on suspension and at shutdown.
 
 Stopping a worker: send SIGTERM to the worker's main process only. RQ treats
 the first SIGTERM as a warm shutdown: the current job finishes, no new one
@@ -36,9 +31,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker, worker_registration
 from rq.job import JobStatus
 from rq.utils import now, utcformat
-from rq.worker import WorkerStatus
 
-from jobs import rqkeys, runner, services
+from jobs import handoff, rqkeys, services
+from jobs.hooks import worker_hooks
 from jobs.registry import all_tasks
 from scribes.env import mask_url
 
@@ -61,31 +56,30 @@ def banner_lines(queue_names: list[str]) -> list[str]:
             lines.append(
                 f"WARNING: task {spec.job_type} enqueues to {spec.queue!r}, which this worker does not listen on"
             )
-    try:
-        from semantic.embedders import describe_active_embedder
-    except ImportError:
-        pass
-    else:
-        lines.append(f"Embedder: {describe_active_embedder()}")
+    for hook in worker_hooks():
+        if hook.banner is not None:
+            try:
+                lines.append(hook.banner())
+            except Exception as exc:  # a banner line must never stop the worker
+                lines.append(f"{hook.name}: banner failed ({type(exc).__name__}: {exc})")
     return lines
 
 
 def warm_up() -> None:
-    """Load heavy, read-only state (the embedding model) once, before any fork.
+    """Run every registered warm-up (the embedding model) once, before any fork.
 
     Work-horses are forked per job; whatever the parent loaded they share
     copy-on-write instead of loading it again for every job.
     """
-    try:
-        from semantic.embedders import warm_up as warm_up_embedder
-    except ImportError:
-        return
-    try:
-        warm_up_embedder()
-    except Exception:
-        # A broken model must not stop the worker serving other job types; the
-        # embedding jobs fail with the reason and /health reports it.
-        logger.exception("Embedder warm-up failed")
+    for hook in worker_hooks():
+        if hook.warm_up is None:
+            continue
+        try:
+            hook.warm_up()
+        except Exception:
+            # A broken model must not stop the worker serving other job types; the
+            # embedding jobs fail with the reason and /health reports it.
+            logger.exception("Warm-up %s failed", hook.name)
 
 
 class ScribesWorkerMixin:
@@ -99,25 +93,6 @@ class ScribesWorkerMixin:
         super().__init__(*args, **kwargs)
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
-        """Dequeue; a held completion rides on the next claim, or is written before waiting.
-
-        With a completion held (`jobs.runner.CompletionHold`) the queue is first
-        polled without blocking: a job waiting there is claimed in the same
-        statement that writes the completion. Only when there is none is the
-        completion written on its own, before the blocking wait.
-        """
-        if runner.completions.held is not None and self.should_run_maintenance_tasks:
-            runner.completions.flush()  # maintenance may take a while before the dequeue
-        if runner.completions.held is not None:
-            result = self._dequeue(None, max_idle_time)
-            if result is not None:
-                return result
-            runner.completions.flush()
-            if timeout is None:
-                return None  # burst mode: the queue is empty
-        return self._dequeue(timeout, max_idle_time)
-
-    def _dequeue(self, timeout, max_idle_time):
         """RQ's dequeue, surviving a wrong-typed key: quarantine it and keep serving.
 
         RQ's loop ends the worker on any unexpected Redis error, so one key
@@ -133,19 +108,12 @@ class ScribesWorkerMixin:
                 self.log.error(
                     "Worker %s: Redis answered %s while dequeuing; looking for corrupted keys", self.name, exc
                 )
-                wrong = rqkeys.wrong_type_keys(self.connection, self._own_keys())
+                wrong = rqkeys.wrong_type_keys(self.connection, rqkeys.worker_keys(self))
                 if not wrong:
                     wrong = rqkeys.wrong_type_keys(self.connection, rqkeys.scan_rq_keys(self.connection))
                 if not rqkeys.quarantine(self.connection, wrong):
                     time.sleep(min(2**attempt, 5))
         return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-
-    def _own_keys(self) -> list[str]:
-        keys = ["rq:queues", "rq:workers", self.key, self.executions_key]
-        for queue in self.queues:
-            keys.append(f"rq:workers:{queue.name}")
-            keys += [template.format(queue.name) for template in rqkeys.RQ_QUEUE_KEY_TEMPLATES]
-        return keys
 
     def heartbeat(self, timeout=None, pipeline=None):
         """RQ's heartbeat, plus re-registration when Redis lost our registration.
@@ -168,7 +136,7 @@ class ScribesWorkerMixin:
         if not registered:
             self._register_again(timeout)
 
-    def _register_again(self, timeout: int, job=None) -> None:
+    def _register_again(self, timeout: int, rq_job=None) -> None:
         """Write our registration back, and the running job's record if Redis lost it too.
 
         Without the job record the reconciler would see a running row whose RQ
@@ -183,35 +151,17 @@ class ScribesWorkerMixin:
             pipe.execute()
         # A flush just before the horse marked the job started leaves a partial
         # hash (status, worker) without the payload: that needs restoring too.
-        if job is not None and not self.connection.hexists(job.key, "data"):
-            job.worker_name = self.name
-            job._status = JobStatus.STARTED
-            job.save()
-            self.log.warning("Worker %s: restored the record of running job %s", self.name, job.id)
+        if rq_job is not None and not self.connection.hexists(rq_job.key, "data"):
+            rq_job.worker_name = self.name
+            rq_job._status = JobStatus.STARTED
+            rq_job.save()
+            self.log.warning("Worker %s: restored the record of running job %s", self.name, rq_job.id)
 
     def bootstrap(self, *args, **kwargs):
         super().bootstrap(*args, **kwargs)
         for line in banner_lines(self.queue_names()):
             self.log.info(line)
         warm_up()
-        runner.completions.start()
-
-    def teardown(self):
-        runner.completions.stop()
-        super().teardown()
-
-    def set_state(self, state, pipeline=None):
-        # A suspended worker takes no job, so no claim would carry a held completion.
-        if state == WorkerStatus.SUSPENDED:
-            runner.completions.flush()
-        super().set_state(state, pipeline)
-
-    def execute_job(self, job, queue):
-        # A job with no row to claim cannot carry the held completion; it may
-        # also be the reconciler, which must see the row completed.
-        if not (job.meta or {}).get("background_job_id"):
-            runner.completions.flush()
-        super().execute_job(job, queue)
 
 
 class ScribesSimpleWorker(ScribesWorkerMixin, SimpleWorker):
@@ -224,7 +174,7 @@ class ScribesSimpleWorker(ScribesWorkerMixin, SimpleWorker):
 
 
 class ScribesWorker(ScribesWorkerMixin, Worker):
-    def maintain_heartbeats(self, job, execution):
+    def maintain_heartbeats(self, rq_job, execution):
         """RQ's heart-beat while a horse works, surviving Redis going away meanwhile.
 
         RQ lets a connection error here end the worker ("unhandled exception,
@@ -233,37 +183,41 @@ class ScribesWorker(ScribesWorkerMixin, Worker):
         again on the next interval; once Redis answers it registers again.
         """
         try:
-            super().maintain_heartbeats(job, execution)
+            super().maintain_heartbeats(rq_job, execution)
             # RQ's busy heartbeat re-creates our hash after a flush but not our
             # place in `rq:workers`, which is what /health and the doctor read.
             registered = self.connection.sismember(self.redis_workers_keys, self.key)
         except (RedisConnectionError, RedisTimeoutError) as exc:
             self.log.warning(
-                "Worker %s: heartbeat failed, Redis unreachable (%s); still watching job %s", self.name, exc, job.id
+                "Worker %s: heartbeat failed, Redis unreachable (%s); still watching job %s", self.name, exc, rq_job.id
             )
             return
         if not registered:
-            self._register_again(self.job_monitoring_interval + 60, job=job)
+            self._register_again(self.job_monitoring_interval + 60, rq_job=rq_job)
 
-    def execute_job(self, job, queue):
+    def execute_job(self, rq_job, queue):
         """Claim the job's row here, fork the horse, and record its completion here.
 
         This process keeps its database connection between jobs; the horse
         forgets the inherited one (`main_work_horse`) and opens its own only if
-        the job needs the database. See `jobs.runner.ForkHandoff`.
+        the job needs the database. See `jobs.handoff`.
         """
-        handoff = runner.ForkHandoff.claim(job)
-        runner.set_fork_handoff(handoff)
+        claimed = handoff.ForkHandoff.claim(rq_job)
+        handoff.set_current(claimed)
         try:
-            super().execute_job(job, queue)
+            super().execute_job(rq_job, queue)
         finally:
-            runner.set_fork_handoff(None)
-            if handoff is not None:
-                handoff.discard()
+            handoff.set_current(None)
+            if claimed is not None:
+                claimed.discard()
 
-    def main_work_horse(self, job, queue):
-        runner.forget_inherited_connections()
-        super().main_work_horse(job, queue)
+    def bootstrap(self, *args, **kwargs):
+        handoff.relax_commits_in(os.getpid())
+        super().bootstrap(*args, **kwargs)
+
+    def main_work_horse(self, rq_job, queue):
+        handoff.forget_inherited_connections()
+        super().main_work_horse(rq_job, queue)
 
     def wait_for_horse(self):
         """RQ's wait, then (once the horse has exited) the completion it handed over.
@@ -273,19 +227,19 @@ class ScribesWorker(ScribesWorkerMixin, Worker):
         still leaves a completed row, not a failed one.
         """
         pid, status, rusage = super().wait_for_horse()
-        handoff = runner.current_fork_handoff()
-        if pid and handoff is not None:
+        claimed = handoff.current()
+        if pid and claimed is not None:
             try:
-                handoff.collect()
+                claimed.collect()
             except Exception:
                 # Never let bookkeeping end RQ's monitor loop; the reconciler
                 # completes the row from RQ's result.
-                logger.exception("Could not collect the outcome of job %s from its work-horse", handoff.rq_job_id)
+                logger.exception("Could not collect the outcome of job %s from its work-horse", claimed.rq_job_id)
         return pid, status, rusage
 
-    def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
+    def handle_work_horse_killed(self, rq_job, retpid, ret_val, rusage):
         """The horse died without running the runner's except-block or on_failure."""
-        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        super().handle_work_horse_killed(rq_job, retpid, ret_val, rusage)
         signal_part = ""
         if ret_val and os.WIFSIGNALED(ret_val):
             signum = os.WTERMSIG(ret_val)
@@ -294,12 +248,12 @@ class ScribesWorker(ScribesWorkerMixin, Worker):
             except ValueError:
                 signal_part = f" by signal {signum}"
         message = f"Work-horse terminated unexpectedly{signal_part} (killed from outside, e.g. out of memory)"
-        final = not job.should_retry
+        final = not rq_job.should_retry
         try:
             close_old_connections()
-            services.background_job_record_rq_failure(rq_job=job, error=message, final=final)
+            services.background_job_record_rq_failure(rq_job=rq_job, error=message, final=final)
         except Exception:
             # The reconciler repairs the row later; the worker must keep serving.
-            logger.exception("Could not record killed work-horse for job %s", job.id)
+            logger.exception("Could not record killed work-horse for job %s", rq_job.id)
             close_old_connections()
-        logger.error("[queue %s] job %s: %s", job.origin, job.id, message)
+        logger.error("[queue %s] job %s: %s", rq_job.origin, rq_job.id, message)

@@ -7,4 +7,5 @@ class RemindersConfig(AppConfig):
     name = "reminders"
 
     def ready(self):
-        from reminders import checks  # noqa: F401  (registers the checks)
+        # Registers the checks, the doctor's diagnostics and the tracked tasks (the sweep).
+        from reminders import checks, diagnostics, tasks  # noqa: F401

@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from jobs.diagnostics import FAIL, OK, WARN, Finding, diagnostic
+from diagnostics import FAIL, OK, WARN, Finding, diagnostic
 from reminders.selectors import SWEEP_SCHEDULE_ID, reminder_sweep_status
 
 

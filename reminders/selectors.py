@@ -11,15 +11,14 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from jobs.models import BackgroundJob, JobStatus, status_in
-from jobs.schedules import SCHEDULE_ID_PREFIX
+from jobs.models import BackgroundJob, JobStatus
+from jobs.rqkeys import SCHEDULE_ID_PREFIX, SCHEDULED_JOBS_KEY
 from reminders.models import Reminder, ReminderStatus
 
 logger = logging.getLogger(__name__)
 
 SWEEP_JOB_TYPE = "reminder_sweep"
 SWEEP_SCHEDULE_ID = SCHEDULE_ID_PREFIX + SWEEP_JOB_TYPE  # the fixed rq-scheduler id
-SCHEDULED_JOBS_KEY = "rq:scheduler:scheduled_jobs"
 
 
 def reminder_list_for_user(*, user, status: str | None = None) -> QuerySet[Reminder]:
@@ -84,7 +83,7 @@ def sweep_last_run() -> BackgroundJob | None:
     """The latest sweep that ran (or is running)."""
     return (
         BackgroundJob.objects.filter(
-            status_in(JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED),
+            status__in=[JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED],
             job_type=SWEEP_JOB_TYPE,
             started_at__isnull=False,
         )

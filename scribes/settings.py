@@ -81,16 +81,6 @@ if DATABASE_URL:
     # Workers keep connections between jobs; make Django drop one that broke
     # (database restarted) instead of reusing it.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # The worker's claim and completion run as prepared statements on its
-        # long-lived connection (jobs.hotpath); the ORM binds on the client and
-        # is not affected. Django leaves psycopg's prepare_threshold None so that
-        # poolers keep working: turn this off behind pgbouncer in transaction
-        # mode before 1.21 or with max_prepared_statements = 0 (the worker also
-        # notices a lost prepared statement, logs it and stops preparing).
-        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-            5 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None
-        )
 else:
     DATABASES = {
         "default": {
@@ -104,6 +94,10 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
+            # A file cannot drop a connection: keep it between requests and jobs
+            # (Django still closes one left broken). Reopening it for every job
+            # cost a worker most of a job's time, closing the last one checkpoints the WAL.
+            "CONN_MAX_AGE": None,
             # Tests run real worker processes, which need a file, not memory.
             "TEST": {"NAME": str(VAR_DIR / "test-scribes.sqlite3")},
         }

@@ -195,6 +195,10 @@ def _scheduled_key(user_id: int) -> str:
     return f"scribes:semantic:scheduled:{user_id}"
 
 
+#: The plain RQ job that embeds a user's pending notes (semantic.tasks).
+EMBED_PENDING_TASK = "semantic.tasks.embed_pending_notes"
+
+
 def note_embedding_schedule(*, note: Note) -> None:
     """After the current transaction commits, have the note (re-)embedded in the background."""
     if not settings.SEMANTIC_AUTO_EMBED:
@@ -212,8 +216,6 @@ def note_embedding_enqueue(*, user_id: int, note_id: int) -> bool:
     the note write: the note stays unindexed until a regenerate catches it up.
     Returns True when a job was enqueued.
     """
-    from semantic.tasks import embed_pending_notes
-
     try:
         connection = rq_connection()
         pipe = connection.pipeline(transaction=True)
@@ -225,7 +227,8 @@ def note_embedding_enqueue(*, user_id: int, note_id: int) -> bool:
             return False
         try:
             django_rq.get_queue(queues.DEFAULT).enqueue_call(
-                func=embed_pending_notes,
+                # By name: the task module imports this one, never the other way round.
+                func=EMBED_PENDING_TASK,
                 kwargs={"user_id": user_id},
                 result_ttl=settings.JOB_RESULT_TTL,
                 description=f"embed pending notes of user {user_id}",

@@ -4,7 +4,7 @@ import logging
 
 from django.db import close_old_connections
 
-from jobs.registry import tracked_task
+from jobs.runner import tracked_task
 from scribes import queues
 from semantic.services import REGENERATE_JOB_TYPE, note_embeddings_embed_pending, note_embeddings_regenerate
 
@@ -12,10 +12,10 @@ logger = logging.getLogger(__name__)
 
 
 @tracked_task(REGENERATE_JOB_TYPE, queue=queues.DEFAULT)
-def regenerate_embeddings(job, *, only_stale: bool = False):
-    if job.user is None:
+def regenerate_embeddings(ctx, *, only_stale: bool = False):
+    if ctx.user is None:
         raise ValueError("regenerate_embeddings needs a user; this job has none")
-    return note_embeddings_regenerate(user=job.user, only_stale=only_stale, progress=job.progress, log=job.log)
+    return note_embeddings_regenerate(user=ctx.user, only_stale=only_stale, progress=ctx.progress, log=ctx.log)
 
 
 def embed_pending_notes(user_id: int):

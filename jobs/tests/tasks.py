@@ -4,37 +4,37 @@ import os
 import signal
 import time
 
-from jobs.registry import tracked_task
+from jobs.runner import tracked_task
 
 
 @tracked_task("test_progress")
-def progress_task(job, *, steps: int = 4, pause: float = 0.0):
+def progress_task(ctx, *, steps: int = 4, pause: float = 0.0):
     for done in range(1, steps + 1):
         if pause:
             time.sleep(pause)
-        job.progress(done, steps)
+        ctx.progress(done, steps)
     return {"steps": steps}
 
 
 @tracked_task("test_fail")
-def failing_task(job, *, message: str = "boom"):
+def failing_task(ctx, *, message: str = "boom"):
     raise ValueError(message)
 
 
 @tracked_task("test_sleep", timeout=1)
-def sleeping_task(job, *, seconds: float = 10):
+def sleeping_task(ctx, *, seconds: float = 10):
     time.sleep(seconds)
     return {"slept": seconds}
 
 
 @tracked_task("test_suicide")
-def suicide_task(job):
+def suicide_task(ctx):
     # What the OOM killer does to a work-horse.
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 @tracked_task("test_flaky", max_retries=1)
-def flaky_task(job, *, marker: str):
+def flaky_task(ctx, *, marker: str):
     # Fails on the first attempt, succeeds on the retry.
     if not os.path.exists(marker):
         with open(marker, "w") as fh:
@@ -44,7 +44,7 @@ def flaky_task(job, *, marker: str):
 
 
 @tracked_task("test_wait")
-def waiting_task(job, *, started: str, release: str, limit: float = 60):
+def waiting_task(ctx, *, started: str, release: str, limit: float = 60):
     # Runs until the test creates `release` (or `limit` s pass); writes the
     # work-horse's pid to `started` so a test can kill it.
     with open(started + ".tmp", "w") as fh:
@@ -59,17 +59,17 @@ def waiting_task(job, *, started: str, release: str, limit: float = 60):
 
 
 @tracked_task("test_db_free")
-def db_free_task(job, *, size: int = 0):
+def db_free_task(ctx, *, size: int = 0):
     # Touches no database: under the forking worker its horse should never
     # open a connection. Reports whether it holds one, and pads the result to
     # `size` characters (to exceed the pipe hand-off limit).
     from django.db import connections
 
-    job.progress(3, 3)
+    ctx.progress(3, 3)
     return {"horse_connected": connections["default"].connection is not None, "pad": "x" * size}
 
 
 @tracked_task("test_unstorable")
-def unstorable_task(job):
-    # A result JSON cannot hold: the job must fail, not the claim of the next one.
+def unstorable_task(ctx):
+    # A result JSON cannot hold: the job must fail, not end with a running row.
     return {"ids": {1, 2}}

@@ -1,7 +1,8 @@
 """Each jobs.E0xx check fires on the misconfiguration it names, and only then."""
 
 from jobs import checks
-from jobs.registry import _REGISTRY, tracked_task
+from jobs.registry import _REGISTRY
+from jobs.runner import tracked_task
 from scribes import queues
 
 

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from jobs.diagnostics import FAIL, OK, WARN, run_diagnostics
+from diagnostics import FAIL, OK, WARN, run_diagnostics
 from jobs.models import BackgroundJob, JobStatus
 from jobs.services import background_job_start
 from jobs.tests import tasks  # noqa: F401
@@ -146,7 +146,7 @@ def test_doctor_reports_unapplied_migrations(monkeypatch, redis_conn):
 
 
 def test_a_broken_app_diagnostic_is_a_fail_not_a_crash(redis_conn):
-    from jobs.diagnostics import _DIAGNOSTICS, diagnostic
+    from diagnostics import _DIAGNOSTICS, diagnostic
 
     @diagnostic("test-broken")
     def broken():

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from rq import SimpleWorker
 
-from jobs import runner
+from jobs import handoff
 from jobs.models import BackgroundJob, JobStatus
 from jobs.services import background_job_start
 from jobs.tests import tasks  # noqa: F401  (registers the test tasks)
@@ -29,7 +29,7 @@ def test_horse_of_a_db_free_job_never_connects_and_the_parent_completes_the_row(
         # The last progress reported (not written: the job beat the interval) lands with the completion.
         assert (row.processed_items, row.total_items, row.progress_percent) == (3, 3, 100)
         assert row.attempts == 1 and row.started_at and row.completed_at
-    assert runner.current_fork_handoff() is None
+    assert handoff.current() is None
 
 
 def test_parent_keeps_its_connection_between_jobs(redis_conn, user):
@@ -47,7 +47,7 @@ def test_parent_keeps_its_connection_between_jobs(redis_conn, user):
 
 
 def test_result_too_large_for_the_pipe_is_recorded_by_the_horse(redis_conn, user):
-    size = runner.HANDOFF_MAX_BYTES + 10
+    size = handoff.HANDOFF_MAX_BYTES + 10
     job = background_job_start(job_type="test_db_free", user=user, params={"size": size})
     work_burst()
     row = _row(job)
@@ -86,13 +86,13 @@ def test_handoff_collect_reads_what_the_horse_sent(redis_conn, user):
         id = str(job.job_id)
         meta = {"background_job_id": str(job.job_id)}
 
-    handoff = runner.ForkHandoff.claim(RqJob)
-    assert handoff.row is not None and _row(job).status == JobStatus.RUNNING
+    claimed = handoff.ForkHandoff.claim(RqJob)
+    assert claimed.row is not None and _row(job).status == JobStatus.RUNNING
     pid = os.fork()
     if pid == 0:  # the horse
-        os._exit(0 if handoff.send({"ok": 1}, (7, 9)) else 1)
+        os._exit(0 if claimed.send({"ok": 1}, (7, 9)) else 1)
     assert os.waitpid(pid, 0)[1] == 0
-    handoff.collect()
+    claimed.collect()
     row = _row(job)
     assert (row.status, row.result_data, row.processed_items, row.total_items) == (
         JobStatus.COMPLETED,

@@ -74,7 +74,7 @@ def test_killed_worker_is_failed_by_reconciler_and_retry_completes_on_new_worker
 
     # A retry is a new attempt of the same row, run by a new worker.
     release.touch()
-    assert background_job_retry(jobs=BackgroundJob.objects.filter(pk=job.pk), reason="operator retry") == 1
+    assert background_job_retry(job_rows=BackgroundJob.objects.filter(pk=job.pk), reason="operator retry") == 1
     worker_factory("second")
     wait_for(lambda: _status(job) == JobStatus.COMPLETED, what="retried job to complete")
     row.refresh_from_db()

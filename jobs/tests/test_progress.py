@@ -4,7 +4,7 @@ import pytest
 
 from jobs import runner
 from jobs.models import BackgroundJob, JobStatus
-from jobs.services import Completion, background_job_record_completion
+from jobs.services import background_job_record_completion
 from scribes import queues
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_a_job_shorter_than_the_interval_writes_no_progress_and_completes_with_i
         job.progress(done, 7)
     assert _figures(row) == (0, 0, 0)
     assert job.reported == (7, 7)
-    assert background_job_record_completion(Completion(job_id=row.job_id, result={"ok": True}, progress=job.reported))
+    assert background_job_record_completion(job_id=row.job_id, result={"ok": True}, progress=job.reported)
     assert _figures(row) == (7, 7, 100)
 
 

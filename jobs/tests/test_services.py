@@ -45,7 +45,7 @@ def test_redis_down_at_enqueue_fails_row_and_raises(monkeypatch, user, django_ca
         def enqueue_call(self, **kwargs):
             raise RedisConnectionError("Connection refused")
 
-    monkeypatch.setattr("jobs.services.django_rq.get_queue", lambda name: DownQueue())
+    monkeypatch.setattr("jobs.services.starting.django_rq.get_queue", lambda name: DownQueue())
     assert django_rq.queues  # imported for the patch target's module
     with pytest.raises(services.JobEnqueueError):
         with django_capture_on_commit_callbacks(execute=True):
@@ -92,8 +92,8 @@ def test_progress_is_one_query(user, django_assert_num_queries):
 
 def test_late_finish_cannot_overwrite_a_failed_row(user):
     row = _running_row(user)
-    services.background_job_mark_failed(jobs=BackgroundJob.objects.filter(pk=row.pk), reason="stuck", source="test")
-    assert services.background_job_record_completion(services.Completion(job_id=row.pk, result={"late": True})) is False
+    services.background_job_mark_failed(job_rows=BackgroundJob.objects.filter(pk=row.pk), reason="stuck", source="test")
+    assert services.background_job_record_completion(job_id=row.pk, result={"late": True}) is False
     row.refresh_from_db()
     assert row.status == JobStatus.FAILED
     assert row.result_data is None
@@ -109,7 +109,7 @@ def test_mark_failed_records_audit_and_skips_final_rows(user, django_capture_on_
     )
     with django_capture_on_commit_callbacks(execute=False):
         n = services.background_job_mark_failed(
-            jobs=BackgroundJob.objects.all(),
+            job_rows=BackgroundJob.objects.all(),
             reason="Worker stopped unexpectedly",
             by=user,
         )

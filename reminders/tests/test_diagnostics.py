@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from jobs.diagnostics import FAIL, OK, WARN
+from diagnostics import FAIL, OK, WARN
 from jobs.models import BackgroundJob, JobStatus
 from jobs.schedules import register_periodic_jobs
 from reminders.checks import E001, E002, check_claim_lease, check_sweep_cron

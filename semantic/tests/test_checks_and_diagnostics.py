@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs.diagnostics import FAIL, OK, WARN
+from diagnostics import FAIL, OK, WARN
 from semantic import checks, diagnostics
 from semantic.services import note_embeddings_regenerate
 

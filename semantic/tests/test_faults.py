@@ -119,7 +119,7 @@ def test_kill_9_mid_regeneration(redis_conn, user, settings, manage_py, subproce
         assert row.status == JobStatus.FAILED and row.error_message.startswith(WORKER_STOPPED), row.error_message
         failed += 1
 
-        assert background_job_retry(jobs=BackgroundJob.objects.filter(pk=job.pk), reason="fault test retry") == 1
+        assert background_job_retry(job_rows=BackgroundJob.objects.filter(pk=job.pk), reason="fault test retry") == 1
         work_burst()
         row = _row(job)
         assert row.status == JobStatus.COMPLETED, row.error_message

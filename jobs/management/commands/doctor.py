@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.diagnostics import FAIL, run_diagnostics
+from diagnostics import FAIL, run_diagnostics
 
 
 class Command(BaseCommand):

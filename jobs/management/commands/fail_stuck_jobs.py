@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from jobs.models import BackgroundJob, JobStatus, status_in
+from jobs.models import BackgroundJob, JobStatus
 from jobs.services import background_job_mark_failed
 
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         if minutes < 0:
             minutes = 0
         cutoff = timezone.now() - timedelta(minutes=minutes)
-        stuck = BackgroundJob.objects.filter(status_in(JobStatus.RUNNING), started_at__lt=cutoff).order_by("started_at")
+        stuck = BackgroundJob.objects.filter(status=JobStatus.RUNNING, started_at__lt=cutoff).order_by("started_at")
         now = timezone.now()
         for job in stuck:
             running = (now - job.started_at).total_seconds() / 60
@@ -30,7 +30,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{stuck.count()} job(s) would be marked failed (dry run).")
             return
         n = background_job_mark_failed(
-            jobs=stuck,
+            job_rows=stuck,
             reason=f"Worker stopped unexpectedly (running for more than {minutes} min; fail_stuck_jobs)",
             source="command",
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
-from jobs.services import background_job_cancel
+from jobs.services.operator import background_job_cancel
 
 
 class JobNotCancellable(Exception):
@@ -24,7 +24,7 @@ def background_job_cancel_own(*, user, job_id) -> BackgroundJob:
     if row is None:
         raise BackgroundJob.DoesNotExist(f"No job {job_id}.")
     if row.status in ACTIVE_STATUSES:
-        background_job_cancel(jobs=mine, reason=f"Cancelled by {user.get_username()} (API)", by=user, source="api")
+        background_job_cancel(job_rows=mine, reason=f"Cancelled by {user.get_username()} (API)", by=user, source="api")
         # Changed, or finished meanwhile (the worker won the race): the row says which.
         row.refresh_from_db()
     if row.status in (JobStatus.COMPLETED, JobStatus.FAILED):

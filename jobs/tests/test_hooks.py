@@ -1,0 +1,44 @@
+"""Worker start-up hooks: apps add banner lines and warm-ups; a broken one never stops the worker."""
+
+import pytest
+
+from jobs import hooks, worker
+from scribes import queues
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    monkeypatch.setattr(hooks, "_HOOKS", {})
+    return hooks
+
+
+def test_the_worker_runs_every_registered_hook(registry):
+    loaded = []
+    registry.register_worker_hook("a", banner=lambda: "A ready", warm_up=lambda: loaded.append("a"))
+    registry.register_worker_hook("b", warm_up=lambda: loaded.append("b"))
+    worker.warm_up()
+    assert loaded == ["a", "b"]
+    assert "A ready" in worker.banner_lines(list(queues.ALL))
+
+
+def test_a_broken_hook_is_logged_and_the_others_still_run(registry, caplog):
+    loaded = []
+
+    def broken():
+        raise RuntimeError("no model")
+
+    registry.register_worker_hook("a", banner=broken, warm_up=broken)
+    registry.register_worker_hook("b", warm_up=lambda: loaded.append("b"))
+    worker.warm_up()
+    assert loaded == ["b"] and "Warm-up a failed" in caplog.text
+    assert "a: banner failed (RuntimeError: no model)" in worker.banner_lines(list(queues.ALL))
+
+
+def test_without_hooks_a_worker_loads_nothing(registry):
+    worker.warm_up()
+    assert worker.banner_lines(list(queues.ALL))[0] == "Scribes worker starting up"
+
+
+def test_the_semantic_app_registers_its_model_as_a_hook():
+    (hook,) = [hook for hook in hooks.worker_hooks() if hook.name == "semantic"]
+    assert hook.warm_up is not None and hook.banner is not None

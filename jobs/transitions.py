@@ -1,0 +1,192 @@
+"""Every status change of a job row, each one conditional `UPDATE ... RETURNING`: the one place they are written.
+
+Each transition moves a row only from the statuses it names, so two parties
+racing (a late worker finish and an operator's "mark failed", the reconciler)
+cannot overwrite each other: whoever moves the row first gets it back, the
+other gets nothing. The statements are static SQL run through Django's cursor
+(`Manager.raw`, which loads the returned rows through the fields' converters,
+as any query does); PostgreSQL and SQLite (3.35+), the databases Scribes runs
+on, both return the changed rows. Later features (progress events, an operator
+console) hook in here, where every transition passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connections, router
+
+from jobs import events
+from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
+
+_meta = BackgroundJob._meta
+_COLUMNS = ", ".join(f'"{field.column}"' for field in _meta.concrete_fields)
+
+
+def _db():
+    alias = router.db_for_write(BackgroundJob)
+    return alias, connections[alias]
+
+
+def _placeholders(values: list) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _update(set_sql: str, where_sql: str, params: list, alias: str, *, progress: bool = False) -> list[BackgroundJob]:
+    sql = f'UPDATE "{_meta.db_table}" SET {set_sql} WHERE {where_sql} RETURNING {_COLUMNS}'
+    rows = list(BackgroundJob.objects.raw(sql, params, using=alias))
+    # Each changed row, as it returned, to its live event stream once committed (jobs.events).
+    events.job_events_publish_on_commit(rows=rows, progress=progress)
+    return rows
+
+
+def _prep(field: str, value: Any, connection) -> Any:
+    # As the ORM's update() prepares a value (UUIDs, JSON, aware datetimes per database).
+    return _meta.get_field(field).get_db_prep_save(value, connection)
+
+
+def _ids(job_ids: Iterable, connection) -> list:
+    return [_meta.pk.get_db_prep_value(job_id, connection) for job_id in job_ids]
+
+
+def claim(*, job_id, now) -> BackgroundJob | None:
+    """queued → running, attempts + 1; the claimed row, or None when it was not queued."""
+    alias, connection = _db()
+    rows = _update(
+        '"status" = %s, "started_at" = %s, "completed_at" = NULL, "attempts" = "attempts" + 1, "updated_at" = %s',
+        '"job_id" = %s AND "status" = %s',
+        [
+            JobStatus.RUNNING.value,
+            _prep("started_at", now, connection),
+            _prep("updated_at", now, connection),
+            *_ids([job_id], connection),
+            JobStatus.QUEUED.value,
+        ],
+        alias,
+    )
+    return rows[0] if rows else None
+
+
+def progress(*, job_id, processed: int, total: int, now) -> BackgroundJob | None:
+    """A running row's progress; never backwards (a smaller `processed` changes nothing)."""
+    alias, connection = _db()
+    percent = 100 if total == 0 else min(100, processed * 100 // total)
+    rows = _update(
+        '"processed_items" = %s, "total_items" = %s, "progress_percent" = %s, "updated_at" = %s',
+        '"job_id" = %s AND "status" = %s AND "processed_items" <= %s',
+        [
+            processed,
+            total,
+            percent,
+            _prep("updated_at", now, connection),
+            *_ids([job_id], connection),
+            JobStatus.RUNNING.value,
+            processed,
+        ],
+        alias,
+        progress=True,
+    )
+    return rows[0] if rows else None
+
+
+def complete(
+    *,
+    job_id,
+    result: Any,
+    total: int | None,
+    now,
+    from_statuses: Iterable[str] = (JobStatus.RUNNING,),
+    rq_job_id: str | None = None,
+) -> BackgroundJob | None:
+    """→ completed with `result`, progress 100%; None when the row was not in `from_statuses`.
+
+    `total` sets processed = total = that figure; None sets processed = total.
+    With `rq_job_id`, only the row whose current attempt is that RQ job changes.
+    """
+    alias, connection = _db()
+    statuses = [str(status) for status in from_statuses]
+    counts = '"processed_items" = "total_items"' if total is None else '"processed_items" = %s, "total_items" = %s'
+    where = f'"job_id" = %s AND "status" IN ({_placeholders(statuses)})'
+    params = [
+        JobStatus.COMPLETED.value,
+        # None is stored as SQL NULL, as the ORM's update() does.
+        _prep("result_data", result, connection),
+        _prep("completed_at", now, connection),
+        _prep("updated_at", now, connection),
+        *([] if total is None else [total, total]),
+        *_ids([job_id], connection),
+        *statuses,
+    ]
+    if rq_job_id is not None:
+        where += ' AND "rq_job_id" = %s'
+        params.append(rq_job_id)
+    rows = _update(
+        '"status" = %s, "result_data" = %s, "progress_percent" = 100, "error_message" = \'\', '
+        f'"completed_at" = %s, "updated_at" = %s, {counts}',
+        where,
+        params,
+        alias,
+    )
+    return rows[0] if rows else None
+
+
+def fail(
+    *,
+    job_ids: Iterable,
+    error: str,
+    final: bool,
+    now,
+    from_statuses: Iterable[str] = ACTIVE_STATUSES,
+    rq_job_id: str | None = None,
+) -> list[BackgroundJob]:
+    """A failed attempt: → failed when `final`, else back to queued for RQ's retry; the rows changed.
+
+    Only rows in `from_statuses` change; with `rq_job_id`, only those whose
+    current attempt is that RQ job (a late failure of a replaced attempt must
+    not fail the new one).
+    """
+    alias, connection = _db()
+    ids = _ids(job_ids, connection)
+    statuses = [str(status) for status in from_statuses]
+    if not ids or not statuses:
+        return []
+    if final:
+        set_sql = '"status" = %s, "error_message" = %s, "completed_at" = %s, "updated_at" = %s'
+        params = [
+            JobStatus.FAILED.value,
+            error,
+            _prep("completed_at", now, connection),
+            _prep("updated_at", now, connection),
+        ]
+    else:
+        set_sql = '"status" = %s, "error_message" = %s, "updated_at" = %s'
+        params = [JobStatus.QUEUED.value, error, _prep("updated_at", now, connection)]
+    where = f'"job_id" IN ({_placeholders(ids)}) AND "status" IN ({_placeholders(statuses)})'
+    params += [*ids, *statuses]
+    if rq_job_id is not None:
+        where += ' AND "rq_job_id" = %s'
+        params.append(rq_job_id)
+    return _update(set_sql, where, params, alias)
+
+
+def cancel(*, job_ids: Iterable, reason: str, now) -> list[BackgroundJob]:
+    """queued or running → cancelled; the rows changed."""
+    alias, connection = _db()
+    ids = _ids(job_ids, connection)
+    if not ids:
+        return []
+    statuses = [str(status) for status in ACTIVE_STATUSES]
+    return _update(
+        '"status" = %s, "error_message" = %s, "completed_at" = %s, "updated_at" = %s',
+        f'"job_id" IN ({_placeholders(ids)}) AND "status" IN ({_placeholders(statuses)})',
+        [
+            JobStatus.CANCELLED.value,
+            reason,
+            _prep("completed_at", now, connection),
+            _prep("updated_at", now, connection),
+            *ids,
+            *statuses,
+        ],
+        alias,
+    )
