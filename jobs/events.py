@@ -109,9 +109,9 @@ def job_events_publish_on_commit(*, rows: Iterable[BackgroundJob], progress: boo
     """`job_events_publish` once the current transaction commits (at once outside one)."""
     from django.db import transaction
 
-    rows = list(rows)
-    if rows:
-        transaction.on_commit(lambda: job_events_publish(rows=rows, progress=progress))
+    watched = [row for row in rows if row is not None and row.user_id is not None]
+    if watched:  # a system job costs nothing here
+        transaction.on_commit(lambda: job_events_publish(rows=watched, progress=progress))
 
 
 # --- Reading: the newest entry (ETag, first SSE frame) -------------------------
