@@ -9,4 +9,9 @@ class SemanticConfig(AppConfig):
 
     def ready(self):
         # Registers the checks, the doctor's diagnostics, the tracked tasks and the worker hooks.
+        from notes.hooks import register_note_written
         from semantic import checks, diagnostics, hooks, tasks  # noqa: F401
+        from semantic.services import note_embedding_schedule
+
+        # After commit, coalesced: a burst of note writes enqueues one embedding job.
+        register_note_written(note_embedding_schedule)
