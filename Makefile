@@ -11,7 +11,7 @@ export DJANGO_SETTINGS_MODULE := scribes.settings
 help:
 	@echo "make run    - set up and start web + worker + scheduler (SQLite, local Redis)"
 	@echo "make test   - set up and run the whole test suite"
-	@echo "make lint   - ruff check + format check"
+	@echo "make lint   - ruff check + format check + import contracts (lint-imports)"
 	@echo "make bench  - run the benchmarks (figures as ratios to a baseline)"
 
 $(PY):
@@ -63,6 +63,7 @@ test: install-dev $(VENV)/.chromium
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install-dev
 	$(VENV)/bin/ruff format .

@@ -8,8 +8,9 @@ class SemanticConfig(AppConfig):
     verbose_name = "Semantic search"
 
     def ready(self):
-        # Registers the checks, the doctor's diagnostics, the tracked tasks and the worker hooks.
         from notes.hooks import register_note_written
+
+        # Registers the checks, the doctor's diagnostics, the tracked tasks and the worker hooks.
         from semantic import checks, diagnostics, hooks, tasks  # noqa: F401
         from semantic.services import note_embedding_schedule
 

@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0004_phase"),
+        ("jobs", "0005_idempotency_key"),
     ]
 
     operations = [
