@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
@@ -143,7 +143,18 @@ def run_tracked(spec: TaskSpec, job_id: str | None, kwargs: dict[str, Any]) -> A
         close_old_connections()
         services.background_job_record_failure(job_id=row.job_id, error=message, final=final)
         raise
-    services.background_job_record_completion(job_id=row.job_id, result=result, progress=ctx.reported)
+    try:
+        services.background_job_record_completion(job_id=row.job_id, result=result, progress=ctx.reported)
+    except (OperationalError, InterfaceError):
+        # The body succeeded and RQ records its result: once the database
+        # answers again the reconciler completes the row from RQ's copy.
+        logger.exception(
+            "[queue %s] job %s (%s) finished but the database is unreachable; the reconciler completes its row",
+            queue,
+            row.job_id,
+            spec.job_type,
+        )
+        close_old_connections()
     logger.info(
         "[queue %s] job %s (%s) completed in %.2f s", queue, row.job_id, spec.job_type, time.monotonic() - started
     )
