@@ -259,14 +259,14 @@ class BackgroundJobAdmin(admin.ModelAdmin):
         )
         self._report(request, queryset, n, "queued for a new attempt", "not failed or cancelled")
 
-    @admin.action(permissions=["change"], description="Cancel selected queued jobs")
+    @admin.action(permissions=["change"], description="Cancel selected queued/running jobs")
     def cancel(self, request, queryset):
         n = background_job_cancel(
             job_rows=queryset,
             reason=f"Cancelled by {request.user.get_username()} from the admin",
             by=request.user,
         )
-        self._report(request, queryset, n, "cancelled", "not queued")
+        self._report(request, queryset, n, "cancelled", "not queued or running")
 
 
 def _job_health_context() -> dict:

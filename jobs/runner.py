@@ -29,6 +29,10 @@ from scribes import queues
 logger = logging.getLogger("jobs.runner")
 
 
+class JobStopped(Exception):
+    """Raised by `JobContext.progress` when the row left `running` under the task (cancel, mark failed)."""
+
+
 class JobContext:
     """What a task body gets (`ctx`): its row, a progress call, and a logger."""
 
@@ -64,7 +68,11 @@ class JobContext:
         now = time.monotonic()
         if now - self._last_write < self._interval:
             return
-        services.background_job_set_progress(job_id=self.job_id, processed=self._processed, total=total)
+        if not services.background_job_set_progress(job_id=self.job_id, processed=self._processed, total=total):
+            # Cancelled or failed meanwhile: RQ's stop-job command kills a forked
+            # horse, but a SimpleWorker runs the body in its own process, so the
+            # body stops here, at its next progress write.
+            raise JobStopped(f"Job {self.job_id} is no longer running (cancelled or failed meanwhile); stopped")
         self._written = self._reported
         self._last_write = now
 

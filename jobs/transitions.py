@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import connections, router
 
+from jobs import events
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
 
 _meta = BackgroundJob._meta
@@ -32,9 +33,12 @@ def _placeholders(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _update(set_sql: str, where_sql: str, params: list, alias: str) -> list[BackgroundJob]:
+def _update(set_sql: str, where_sql: str, params: list, alias: str, *, progress: bool = False) -> list[BackgroundJob]:
     sql = f'UPDATE "{_meta.db_table}" SET {set_sql} WHERE {where_sql} RETURNING {_COLUMNS}'
-    return list(BackgroundJob.objects.raw(sql, params, using=alias))
+    rows = list(BackgroundJob.objects.raw(sql, params, using=alias))
+    # Each changed row, as it returned, to its live event stream once committed (jobs.events).
+    events.job_events_publish_on_commit(rows=rows, progress=progress)
+    return rows
 
 
 def _prep(field: str, value: Any, connection) -> Any:
@@ -81,6 +85,7 @@ def progress(*, job_id, processed: int, total: int, now) -> BackgroundJob | None
             processed,
         ],
         alias,
+        progress=True,
     )
     return rows[0] if rows else None
 
@@ -171,21 +176,22 @@ def fail(
 
 
 def cancel(*, job_ids: Iterable, reason: str, now) -> list[BackgroundJob]:
-    """queued → cancelled; the rows changed."""
+    """queued or running → cancelled; the rows changed."""
     alias, connection = _db()
     ids = _ids(job_ids, connection)
     if not ids:
         return []
+    statuses = [str(status) for status in ACTIVE_STATUSES]
     return _update(
         '"status" = %s, "error_message" = %s, "completed_at" = %s, "updated_at" = %s',
-        f'"job_id" IN ({_placeholders(ids)}) AND "status" = %s',
+        f'"job_id" IN ({_placeholders(ids)}) AND "status" IN ({_placeholders(statuses)})',
         [
             JobStatus.CANCELLED.value,
             reason,
             _prep("completed_at", now, connection),
             _prep("updated_at", now, connection),
             *ids,
-            JobStatus.QUEUED.value,
+            *statuses,
         ],
         alias,
     )

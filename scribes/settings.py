@@ -204,6 +204,13 @@ JOB_RESULT_TTL = env_int("JOB_RESULT_TTL", 24 * 3600, minimum=0)
 #: pollers see progress at this granularity, and a job shorter than this writes
 #: none (its completion sets 100%). 0 writes every change.
 JOBS_PROGRESS_INTERVAL_MS = env_int("JOBS_PROGRESS_INTERVAL_MS", 500, minimum=0)
+#: Live job events (jobs.events): entries kept per job stream, seconds a stream
+#: lives after its last event, and the keep-alive period of an open SSE stream.
+JOBS_EVENTS_MAXLEN = env_int("JOBS_EVENTS_MAXLEN", 1000, minimum=10)
+JOBS_EVENTS_TTL = env_int("JOBS_EVENTS_TTL", 3600, minimum=60)
+JOBS_EVENTS_KEEPALIVE_SECONDS = env_int("JOBS_EVENTS_KEEPALIVE_SECONDS", 15, minimum=1)
+#: Open event streams one web process serves at once (each holds a Redis connection); more get a 503.
+JOBS_EVENTS_MAX_STREAMS = env_int("JOBS_EVENTS_MAX_STREAMS", 1000, minimum=1)
 #: Worker registration TTL; a worker that stops heart-beating for this long is dead.
 RQ_WORKER_TTL = env_int("RQ_WORKER_TTL", 60, minimum=15)
 

@@ -4,6 +4,7 @@ The names are re-exported here so callers import `jobs.services.<name>` without
 knowing the split. Every status change goes through `jobs.transitions`.
 """
 
+from jobs.services.cancel import JobNotCancellable, background_job_cancel_own
 from jobs.services.operator import (
     RETRYABLE_STATUSES,
     background_job_cancel,
@@ -38,7 +39,9 @@ __all__ = [
     "ERROR_MESSAGE_MAX",
     "RETRYABLE_STATUSES",
     "JobEnqueueError",
+    "JobNotCancellable",
     "background_job_cancel",
+    "background_job_cancel_own",
     "background_job_claim",
     "background_job_complete_from_rq",
     "background_job_create_running",

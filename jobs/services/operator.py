@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from jobs import rqkeys, transitions
+from jobs import events, rqkeys, transitions
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobStatus
 from jobs.registry import UnknownJobType, get_task
 from jobs.services.starting import enqueue_after_commit
@@ -73,8 +73,14 @@ def background_job_mark_failed(
 
 @transaction.atomic
 def background_job_cancel(*, job_rows, reason: str, by=None, source: str = "admin") -> int:
-    """queued → cancelled, and cancel the RQ job after commit. Returns how many changed."""
-    candidates = _locked(job_rows, [JobStatus.QUEUED])
+    """queued/running → cancelled; after commit a queued RQ job is cancelled, a running one stopped.
+
+    A queued job then never runs (a worker that dequeues it anyway finds the
+    row not queued); a running job's work-horse is killed by RQ's stop-job
+    command (under a SimpleWorker the task stops at its next progress write),
+    and what the task committed so far stays. Returns how many changed.
+    """
+    candidates = _locked(job_rows, ACTIVE_STATUSES)
     if not candidates:
         return 0
     changed = transitions.cancel(
@@ -135,7 +141,9 @@ def background_job_retry(
         if changed:
             retried.append(row)
     record_events(job_rows=retried, action="retry", reason=reason, after=JobStatus.QUEUED, actor=by, source=source)
-    enqueue_after_commit(list(BackgroundJob.objects.filter(pk__in=[row.pk for row in retried])))
+    fresh = list(BackgroundJob.objects.filter(pk__in=[row.pk for row in retried]))
+    enqueue_after_commit(fresh)
+    events.job_events_publish_on_commit(rows=fresh)  # an ORM update: transitions did not publish it
     return len(retried)
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Callback, Retry
 
-from jobs import transitions
+from jobs import events, transitions
 from jobs.models import BackgroundJob, JobStatus
 from jobs.registry import TaskSpec, get_task
 from jobs.services.worker import ERROR_MESSAGE_MAX
@@ -40,6 +40,8 @@ def background_job_start(*, job_type: str, user=None, params: dict | None = None
     with transaction.atomic():
         job_row.save(force_insert=True)
         transaction.on_commit(lambda: background_job_enqueue(job_row=job_row, spec=spec))
+        # Its first "queued" event (a bulk start publishes none: the stream starts at the claim).
+        events.job_events_publish_on_commit(rows=[job_row])
     return job_row
 
 

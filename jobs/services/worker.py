@@ -26,9 +26,12 @@ def background_job_claim(*, job_id) -> BackgroundJob | None:
     return transitions.claim(job_id=job_id, now=timezone.now())
 
 
-def background_job_set_progress(*, job_id, processed: int, total: int) -> None:
-    """Record progress; monotonic (never moves backwards) and one UPDATE."""
-    transitions.progress(job_id=job_id, processed=max(0, int(processed)), total=max(0, int(total)), now=timezone.now())
+def background_job_set_progress(*, job_id, processed: int, total: int) -> bool:
+    """Record progress; monotonic (never moves backwards) and one UPDATE. False when the row is not running."""
+    row = transitions.progress(
+        job_id=job_id, processed=max(0, int(processed)), total=max(0, int(total)), now=timezone.now()
+    )
+    return row is not None
 
 
 def background_job_record_completion(

@@ -117,13 +117,15 @@ def test_retry_action_starts_a_new_attempt_on_the_queue(
     assert failed.events.get().action == "retry"
 
 
-def test_cancel_action_cancels_only_queued_jobs(admin_client, user, redis_conn):
+def test_cancel_action_cancels_queued_and_running_jobs_only(admin_client, user, redis_conn):
     queued = _job(user, JobStatus.QUEUED)
     running = _job(user, JobStatus.RUNNING)
-    response = _act(admin_client, "cancel", [queued, running])
-    assert "1 job(s) cancelled. 1 skipped (not queued)." in response.content.decode()
+    done = _job(user, JobStatus.COMPLETED)
+    response = _act(admin_client, "cancel", [queued, running, done])
+    assert "2 job(s) cancelled. 1 skipped (not queued or running)." in response.content.decode()
     assert BackgroundJob.objects.get(pk=queued.pk).status == JobStatus.CANCELLED
-    assert BackgroundJob.objects.get(pk=running.pk).status == JobStatus.RUNNING
+    assert BackgroundJob.objects.get(pk=running.pk).status == JobStatus.CANCELLED
+    assert BackgroundJob.objects.get(pk=done.pk).status == JobStatus.COMPLETED
 
 
 def test_actions_need_staff(client, user):

@@ -109,11 +109,17 @@ def test_a_late_failure_of_a_replaced_attempt_does_not_fail_the_new_one():
     assert _reload(row).status == JobStatus.RUNNING
 
 
-def test_cancel_only_moves_queued_rows():
-    queued, running = _row(), _row(JobStatus.RUNNING)
-    cancelled = transitions.cancel(job_ids=[queued.pk, running.pk], reason="no", now=NOW + timedelta(seconds=1))
-    assert [row.pk for row in cancelled] == [queued.pk]
-    assert (_reload(queued).status, _reload(running).status) == (JobStatus.CANCELLED, JobStatus.RUNNING)
+def test_cancel_moves_queued_and_running_rows_only():
+    queued, running, completed = _row(), _row(JobStatus.RUNNING), _row(JobStatus.COMPLETED)
+    cancelled = transitions.cancel(
+        job_ids=[queued.pk, running.pk, completed.pk], reason="no", now=NOW + timedelta(seconds=1)
+    )
+    assert {row.pk for row in cancelled} == {queued.pk, running.pk}
+    assert [_reload(row).status for row in (queued, running, completed)] == [
+        JobStatus.CANCELLED,
+        JobStatus.CANCELLED,
+        JobStatus.COMPLETED,
+    ]
 
 
 def test_no_rows_no_statement(django_assert_num_queries):

@@ -44,10 +44,11 @@ def progress_log(monkeypatch, tmp_path, settings):
     original = job_services.background_job_set_progress
 
     def recording(*, job_id, processed, total):
-        original(job_id=job_id, processed=processed, total=total)
+        written = original(job_id=job_id, processed=processed, total=total)
         row = BackgroundJob.objects.get(pk=job_id)
         with open(path, "a") as fh:
             fh.write(f"{row.status} {row.progress_percent} {row.processed_items}/{row.total_items}\n")
+        return written
 
     monkeypatch.setattr(job_services, "background_job_set_progress", recording)
     return lambda: path.read_text().splitlines() if path.exists() else []
