@@ -226,7 +226,7 @@ def run(quick: bool = False) -> list[dict]:
         from scribes import queues
 
         print(f"bench.semantic: {where}; embedder {settings.SEMANTIC_EMBEDDER}", file=sys.stderr)
-        connection = django_rq.get_connection(queues.DEFAULT)
+        connection = django_rq.get_connection(queues.SYSTEM)
         require_disposable_redis(connection)
         connection.flushdb()
         # Throughput first: its forks must happen before this process runs

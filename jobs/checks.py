@@ -32,7 +32,7 @@ def check_task_queues(app_configs, **kwargs):
                 Error(
                     f"Task {spec.dotted_name} (job type {spec.job_type!r}) enqueues to queue {spec.queue!r}, "
                     f"which RQ_QUEUES does not define; its jobs would wait forever.",
-                    hint="Declare the task's queue from scribes.queues (e.g. queue=queues.DEFAULT).",
+                    hint="Declare the task's queue from scribes.queues (e.g. queue=queues.SYSTEM).",
                     id=E001,
                 )
             )

@@ -141,7 +141,7 @@ def check_scheduler() -> list[Finding]:
             "Start it: `python manage.py rqscheduler` (one per deployment).",
         )
     ]
-    scheduler = get_scheduler(name=queues.DEFAULT)
+    scheduler = get_scheduler(name=queues.SYSTEM)
     entries = list(scheduler.get_jobs())
     by_type: dict[str, list[str]] = {}
     for entry in entries:

@@ -39,13 +39,13 @@ def test_admin_marks_a_stuck_job_failed_in_chromium(live_server, django_user_mod
     django_user_model.objects.create_superuser("ops", "ops@example.com", "ops-pass-123")
     stuck = BackgroundJob.objects.create(
         job_type="test_progress",
-        queue=queues.DEFAULT,
+        queue=queues.SYSTEM,
         status=JobStatus.RUNNING,
         started_at=timezone.now() - timedelta(hours=2),
         attempts=1,
     )
     BackgroundJob.objects.filter(pk=stuck.pk).update(rq_job_id=str(stuck.job_id))
-    done = BackgroundJob.objects.create(job_type="test_progress", queue=queues.DEFAULT, status=JobStatus.COMPLETED)
+    done = BackgroundJob.objects.create(job_type="test_progress", queue=queues.SYSTEM, status=JobStatus.COMPLETED)
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as playwright:

@@ -38,7 +38,7 @@ def test_rq_queues_without_project_queue_is_e002(settings):
     settings.RQ_QUEUES = {"default": {"URL": "redis://localhost:6379/0"}}
     errors = checks.check_project_queues_configured(None)
     assert ids(errors) == ["jobs.E002"]
-    assert queues.DEFAULT in errors[0].msg
+    assert queues.SYSTEM in errors[0].msg
 
 
 def test_missing_redis_settings_is_e003(settings):

@@ -22,7 +22,7 @@ def _register(redis_conn):
 
     from scribes import queues
 
-    register_periodic_jobs(Scheduler(queue_name=queues.DEFAULT, connection=redis_conn))
+    register_periodic_jobs(Scheduler(queue_name=queues.SYSTEM, connection=redis_conn))
 
 
 def _sweep_row(minutes_ago):

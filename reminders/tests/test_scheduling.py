@@ -37,7 +37,7 @@ def file_mail(settings, tmp_path):
 
 
 def _scheduler(redis_conn, name=None):
-    return Scheduler(queue_name=queues.DEFAULT, connection=redis_conn, interval=1, name=name)
+    return Scheduler(queue_name=queues.SYSTEM, connection=redis_conn, interval=1, name=name)
 
 
 def _make_due(redis_conn, scheduler):
@@ -46,7 +46,7 @@ def _make_due(redis_conn, scheduler):
 
 
 def _queue_len():
-    return django_rq.get_queue(queues.DEFAULT).count
+    return django_rq.get_queue(queues.SYSTEM).count
 
 
 def test_registering_ten_times_leaves_one_entry(redis_conn):
@@ -57,7 +57,7 @@ def test_registering_ten_times_leaves_one_entry(redis_conn):
     assert len(jobs) == len(all_periodic_jobs())
     (job,) = [job for job in jobs if job.id == SWEEP_SCHEDULE_ID]
     assert job.meta["cron_string"] == "*/15 * * * *"
-    assert job.origin == queues.DEFAULT
+    assert job.origin == queues.SYSTEM
     assert job.func_name == "reminders.tasks.sweep_due_reminders"
 
 
@@ -65,7 +65,7 @@ def test_without_a_fixed_id_every_registration_adds_an_entry(redis_conn):
     # What the issue measured, and why jobs.schedules passes id=.
     scheduler = _scheduler(redis_conn)
     for _ in range(3):
-        scheduler.cron("*/15 * * * *", func=sweep_due_reminders, queue_name=queues.DEFAULT)
+        scheduler.cron("*/15 * * * *", func=sweep_due_reminders, queue_name=queues.SYSTEM)
     assert redis_conn.zcard(SCHEDULED_JOBS_KEY) == 3
 
 
