@@ -66,9 +66,7 @@ def banner_lines(queue_names: list[str]) -> list[str]:
             if hook.serves(queue_names):
                 lines.append(f"Warm-up {hook.name}: loaded before the first job (kept for every job)")
             else:
-                lines.append(
-                    f"Warm-up {hook.name}: not loaded (this worker serves none of {', '.join(hook.queues)})"
-                )
+                lines.append(f"Warm-up {hook.name}: not loaded (this worker serves none of {', '.join(hook.queues)})")
     return lines
 
 

@@ -17,9 +17,7 @@ CHANGELIST = "admin:jobs_backgroundjob_changelist"
 
 
 def _job(user, status, **extra):
-    row = BackgroundJob.objects.create(
-        job_type="test_progress", user=user, queue=queues.SYSTEM, status=status, **extra
-    )
+    row = BackgroundJob.objects.create(job_type="test_progress", user=user, queue=queues.SYSTEM, status=status, **extra)
     row.rq_job_id = str(row.job_id)
     row.save(update_fields=["rq_job_id"])
     return row

@@ -3,6 +3,7 @@
 import json
 from datetime import timedelta
 
+import django_rq
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -54,11 +55,15 @@ def test_doctor_all_ok_with_worker_and_scheduler(live_worker, live_scheduler, ca
 
 
 def test_doctor_without_worker_or_scheduler_fails_with_fixes(redis_conn, capsys):
+    # Jobs wait on the system queue and nobody serves it: FAIL; the idle model queue: WARN.
+    django_rq.get_queue(queues.SYSTEM).enqueue_call(func="jobs.tests.tasks.progress_task")
     with pytest.raises(CommandError, match="check\\(s\\) failed"):
         call_command("doctor")
     out = capsys.readouterr().out
-    assert f"FAIL workers:{queues.SYSTEM}: No live worker" in out
-    assert "fix: Start one: `python manage.py rqworker`" in out
+    assert f"FAIL workers:{queues.SYSTEM}: No live worker listens on queue '{queues.SYSTEM}' and 1 job(s) wait" in out
+    assert "fix: Start one: `python manage.py rqworker --purpose system`" in out
+    assert f"WARN workers:{queues.SEMANTIC}: No live worker listens on queue '{queues.SEMANTIC}' (no job waits" in out
+    assert "fix: Start one: `python manage.py rqworker --purpose semantic`" in out
     assert "FAIL scheduler:" in out and "python manage.py rqscheduler" in out
 
 
@@ -72,7 +77,8 @@ def test_doctor_exit_code_and_json(redis_conn, subprocess_env, manage_py):
     findings = json.loads(result.stdout)
     levels = {finding["name"]: finding["level"] for finding in findings}
     assert levels["redis"] == OK and levels["database"] == OK
-    assert levels[f"workers:{queues.SYSTEM}"] == FAIL
+    assert levels[f"workers:{queues.SYSTEM}"] == WARN  # nothing waits on it
+    assert levels["scheduler"] == FAIL
     assert all(finding["fix"] for finding in findings if finding["level"] == FAIL)
 
 

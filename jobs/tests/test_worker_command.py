@@ -66,7 +66,11 @@ def test_system_worker_never_imports_torch_even_with_the_real_model_configured(
 def test_rqworker_purpose_semantic_listens_on_the_model_queue_only(subprocess_env, manage_py, redis_conn):
     env = {**subprocess_env, "SEMANTIC_EMBEDDER": "hashing"}
     result = subprocess.run(
-        [*manage_py, "rqworker", "--burst", "--purpose", "semantic"], env=env, capture_output=True, text=True, timeout=120
+        [*manage_py, "rqworker", "--burst", "--purpose", "semantic"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
