@@ -250,8 +250,9 @@ SEMANTIC_SCHEDULE_TTL = env_int("SEMANTIC_SCHEDULE_TTL", 600, minimum=1)
 # --- end Semantic ---
 
 # --- Reminders (reminders app) -------------------------------------------------
-#: When rq-scheduler enqueues the due-reminder sweep (cron, UTC).
-REMINDER_SWEEP_CRON = env_str("REMINDER_SWEEP_CRON", "*/15 * * * *")
+#: When rq-scheduler enqueues the due-reminder sweep (cron, UTC): every minute, so a reminder
+#: arrives on the minute; a tick with nothing due is one indexed query.
+REMINDER_SWEEP_CRON = env_str("REMINDER_SWEEP_CRON", "* * * * *")
 #: Delivery attempts before a reminder ends `failed` (SMTP errors are retried).
 REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 5, minimum=1)
 #: Reminders claimed (and loaded) per claiming statement.

@@ -17,6 +17,14 @@ from reminders.selectors import reminder_sweep_status
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fifteen_minute_sweep(request, settings):
+    # Most tests here use a 15-minute sweep to show the finding follows the
+    # configured interval; the default one (every minute) has its own test.
+    if "default_cron" not in request.keywords:
+        settings.REMINDER_SWEEP_CRON = "*/15 * * * *"
+
+
 def _register(redis_conn):
     from rq_scheduler import Scheduler
 
@@ -74,3 +82,17 @@ def test_lease_shorter_than_smtp_timeouts_is_an_error():
 
 def test_default_settings_pass_the_checks():
     assert check_sweep_cron(None) == [] and check_claim_lease(None) == []
+
+
+@pytest.mark.default_cron
+def test_with_the_default_minute_sweep_two_missed_minutes_are_overdue(redis_conn, make_due):
+    _register(redis_conn)
+    _sweep_row(minutes_ago=1)
+    assert reminder_sweep_status()["interval_seconds"] == 60
+    assert reminder_sweep_finding().level == OK
+    _sweep_row(minutes_ago=3).delete()
+    BackgroundJob.objects.filter(job_type="reminder_sweep").update(started_at=timezone.now() - timedelta(minutes=3))
+    make_due(1, ago=timedelta(minutes=2))
+    finding = reminder_sweep_finding()
+    assert finding.level == FAIL and "two intervals" in finding.message and "(1 min)" in finding.message
+    assert finding.data["late_reminders"] == 1

@@ -56,7 +56,7 @@ def test_registering_ten_times_leaves_one_entry(redis_conn):
     assert [job.id for job in jobs].count(SWEEP_SCHEDULE_ID) == 1
     assert len(jobs) == len(all_periodic_jobs())
     (job,) = [job for job in jobs if job.id == SWEEP_SCHEDULE_ID]
-    assert job.meta["cron_string"] == "*/15 * * * *"
+    assert job.meta["cron_string"] == "* * * * *"  # every minute by default
     assert job.origin == queues.SYSTEM
     assert job.func_name == "reminders.tasks.sweep_due_reminders"
 
@@ -79,7 +79,7 @@ def test_restarting_rqscheduler_process_keeps_one_entry(redis_conn, subprocess_e
             timeout=60,
         )
         assert done.returncode == 0, done.stderr
-        assert "reminder_sweep: cron '*/15 * * * *'" in done.stdout
+        assert "reminder_sweep: cron '* * * * *'" in done.stdout
     entries = [entry.decode() for entry in redis_conn.zrange(SCHEDULED_JOBS_KEY, 0, -1)]
     assert entries.count(SWEEP_SCHEDULE_ID) == 1
     assert len(entries) == len(all_periodic_jobs())
