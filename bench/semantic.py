@@ -72,7 +72,8 @@ def _job_seconds(user) -> tuple[float, dict]:
 
     NoteEmbedding.objects.all().delete()
     connections.close_all()
-    worker = get_worker(*queues.ALL)
+    # The model worker: `rqworker --purpose semantic` (forking, model loaded before the fork).
+    worker = get_worker(queues.SEMANTIC)
     started = time.perf_counter()
     job, _ = note_embeddings_regenerate_start(user=user)
     connections.close_all()
