@@ -2,9 +2,10 @@
 
 1. Throughput on no-op jobs of `manage.py rqworker --purpose system` (tracked
    jobs: each has its BackgroundJob row) against `rq worker` (a process that
-   imports only rq, untracked jobs), same Redis, same job count, alternating
-   rounds. Jobs/s is measured from RQ's own started/ended stamps (first start to
-   last end), so process start-up is not counted. The peak RSS of each worker's
+   imports only rq, untracked jobs), same Redis, same job count, rotating
+   rounds (the same worker without the fork beside them). Jobs/s is measured
+   from RQ's own started/ended stamps (first start to last end), so process
+   start-up is not counted. The peak RSS of each worker's
    main process is reported.
 2. Reminder lateness: 200 reminders due across 5 minutes while a regeneration
    runs on the model worker for the whole time (slowed hashing embedder, as in
@@ -72,33 +73,40 @@ def _throughput(quick: bool) -> list[dict]:
 
     queue = django_rq.get_queue(queues.SYSTEM)
     connection = queue.connection
-    n, rounds = (100, 2) if quick else (500, 4)
+    n, rounds = (100, 2) if quick else (300, 3)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
     url = os.environ["REDIS_URL"]
     rq_bin = str(Path(sys.executable).parent / "rq")
-    results = {"system": [[], []], "bare": [[], []]}
+    results = {"system": [[], []], "simple": [[], []], "bare": [[], []]}
+    system = [sys.executable, "manage.py", "rqworker", "--purpose", "system", "--burst", "--without-scheduler"]
 
-    def system_round():
+    def tracked_round(command):
         rows = background_job_start_many(job_type="bench_noop", items=[{"params": {"n": i}} for i in range(n)])
         ids = [row.rq_job_id for row in rows]
-        rss = _run_worker(
-            [sys.executable, "manage.py", "rqworker", "--purpose", "system", "--burst", "--without-scheduler"], env
-        )
+        rss = _run_worker(command, env)
         return _jobs_per_second(connection, ids), rss
+
+    def system_round():
+        return tracked_round(system)
+
+    def simple_round():
+        # The same worker without the fork: what the system queue would gain by giving up the horse.
+        return tracked_round([*system, "--worker-class", "jobs.worker.ScribesSimpleWorker"])
 
     def bare_round():
         ids = [queue.enqueue("bench._bare.noop", i, result_ttl=600).id for i in range(n)]
         rss = _run_worker([rq_bin, "worker", "--burst", "-u", url, queues.SYSTEM], env)
         return _jobs_per_second(connection, ids), rss
 
+    order = [("system", system_round), ("simple", simple_round), ("bare", bare_round)]
     for round_no in range(rounds):
-        order = [("system", system_round), ("bare", bare_round)]
-        for name, measure in order if round_no % 2 == 0 else order[::-1]:
+        shift = round_no % len(order)
+        for name, measure in order[shift:] + order[:shift]:
             rate, rss = measure()
             results[name][0].append(rate)
             results[name][1].append(rss)
     median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
-    system, bare = median(results["system"][0]), median(results["bare"][0])
+    system, simple, bare = (median(results[name][0]) for name in ("system", "simple", "bare"))
     system_rss, bare_rss = max(results["system"][1]), max(results["bare"][1])
     return [
         {
@@ -108,6 +116,14 @@ def _throughput(quick: bool) -> list[dict]:
             "baseline": f"{bare:.0f} bare RQ",
             "ratio": f"{system / bare:.2f}",
             "target": "≥ 0.70",
+        },
+        {
+            "benchmark": "queues: the same system worker without the fork (ScribesSimpleWorker) vs bare `rq worker` "
+            "(jobs/s, median)",
+            "figure": f"{simple:.0f} tracked",
+            "baseline": f"{bare:.0f} bare RQ",
+            "ratio": f"{simple / bare:.2f}",
+            "target": "report",
         },
         {
             "benchmark": "queues: peak RSS of the worker's main process (MB)",
@@ -170,9 +186,14 @@ def _lateness(quick: bool) -> list[dict]:
         if regen.status != "running":
             raise SystemExit(f"the regeneration ended ({regen.status}) before the last reminder was sent")
     finally:
+        from jobs.tests.faultutils import child_pids, kill_group
+
         for process in processes:
+            horses = child_pids(process.pid)  # a work-horse has a session of its own
             process.kill()
             process.wait()
+            for horse in horses:
+                kill_group(horse)
     late = [
         (sent - scheduled).total_seconds()
         for sent, scheduled in Reminder.objects.filter(user=user).values_list("sent_at", "scheduled_at")

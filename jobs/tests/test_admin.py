@@ -180,5 +180,5 @@ def test_health_reports_scheduler_and_workers_per_queue(api_client, redis_conn):
         worker.register_death()
         scheduler.register_death()
     assert body["status"] == "ok", body
-    assert body["scheduler"] == "ok" and body["workers_by_queue"] == {queues.SYSTEM: 1}
+    assert body["scheduler"] == "ok" and body["workers_by_queue"] == {name: 1 for name in queues.ALL}
     assert api_client.get("/health").json()["scheduler"] == "not running"  # death recorded

@@ -49,7 +49,7 @@ def test_worker_registers_again_after_redis_lost_its_registration(redis_conn):
     worker.register_birth()
     redis_conn.flushdb()  # Redis restarted without persistence
     worker.heartbeat()
-    assert redis_conn.hget(worker.key, "queues") == queues.SYSTEM.encode()
+    assert redis_conn.hget(worker.key, "queues") == ",".join(queues.ALL).encode()
     assert redis_conn.sismember("rq:workers", worker.key)
     assert redis_conn.sismember(f"rq:workers:{queues.SYSTEM}", worker.key)
     assert redis_conn.ttl(worker.key) > 0

@@ -103,7 +103,12 @@ def test_taking_a_slot_prunes_old_slots(redis_conn, make_due):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="query plans are PostgreSQL's (production)")
 def test_the_empty_tick_query_reads_the_due_index():
     sql_holder = []
-    with connection.execute_wrapper(lambda execute, sql, params, many, context: sql_holder.append((sql, params))):
+
+    def capture(execute, sql, params, many, context):
+        sql_holder.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
         reminder_sweep_has_work(now=timezone.now())
     ((sql, params),) = sql_holder
     with connection.cursor() as cursor:

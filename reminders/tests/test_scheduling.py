@@ -121,7 +121,8 @@ def test_backlog_copies_piled_up_without_a_worker_run_one_sweep(redis_conn, make
     rows = list(BackgroundJob.objects.filter(job_type="reminder_sweep").order_by("started_at"))
     assert len(rows) == 3 and all(row.status == JobStatus.COMPLETED for row in rows)
     assert rows[0].result_data["sent"] == 5
-    assert [row.result_data.get("skipped", "")[:4] for row in rows[1:]] == ["slot", "slot"]
+    # The later copies find nothing due (the first sent everything) and stop after one query.
+    assert [row.result_data["sent"] for row in rows[1:]] == [0, 0]
     assert file_mail() == sorted(r.pk for r in reminders)
 
 
@@ -151,7 +152,8 @@ def test_two_schedulers_on_one_tick_run_one_sweep(redis_conn, make_due, file_mai
     assert Reminder.objects.filter(status=ReminderStatus.SENT).count() == 4
 
 
-def test_slot_of_enqueue_time():
+def test_slot_of_enqueue_time(settings):
+    settings.REMINDER_SWEEP_CRON = "*/15 * * * *"
     at = datetime(2030, 1, 31, 12, 15, tzinfo=UTC)
     assert sweep_slot(at=at) == at
     assert sweep_slot(at=at.replace(minute=29, second=59)) == at

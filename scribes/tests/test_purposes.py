@@ -126,6 +126,9 @@ def test_reminders_and_rescue_stay_on_time_while_the_model_worker_is_busy_or_kil
     finally:
         outputs = {name: process.output() for name, process in processes.items()}
         for process in processes.values():
+            # A work-horse runs in a session of its own: kill it too, or it outlives the test.
+            for horse in child_pids(process.pid):
+                kill_group(horse)
             process.stop()
     assert "Warm-up semantic: not loaded" in outputs["system"], outputs["system"][:3000]
     assert "Warm-up semantic: loaded" in outputs["semantic"], outputs["semantic"][:3000]
