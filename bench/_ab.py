@@ -9,7 +9,7 @@
    schema) against the schema of migration 0004 (a stored generated `phase`
    indexed in place of status, so the claim is a HOT update).
 
-`python -m bench._ab [--quick]`; each variant runs in every round, the order
+`python -m bench._ab [--quick] [handoff] [phase]` (default: both); each variant runs in every round, the order
 rotating, so all see the same drift of a shared machine.
 """
 
@@ -29,7 +29,7 @@ PHASE_OFF = [
     'DROP INDEX IF EXISTS "bgjob_phase_created_idx"',
     'DROP INDEX IF EXISTS "bgjob_user_type_active_idx"',
     "ALTER TABLE jobs_backgroundjob DROP COLUMN IF EXISTS phase",
-    'CREATE INDEX "bgjob_status_created_idx" ON jobs_backgroundjob (status, created_at DESC)',
+    'CREATE INDEX IF NOT EXISTS "bgjob_status_created_idx" ON jobs_backgroundjob (status, created_at DESC)',
     'CREATE INDEX "bgjob_user_type_active_idx" ON jobs_backgroundjob (user_id, job_type) '
     "WHERE status IN ('queued', 'running')",
 ]
@@ -41,28 +41,6 @@ def _schema(statements: list[str]) -> None:
     with connection.cursor() as cursor:
         for sql in statements:
             cursor.execute(sql)
-
-
-def _closing_worker():
-    from django.db import connections
-    from rq import Worker
-
-    from jobs.worker import ScribesWorker
-
-    class ClosingWorker(ScribesWorker):
-        """ScribesWorker without the hand-off: django-rq's rule, connections closed before each fork."""
-
-        def execute_job(self, job, queue):
-            connections.close_all()
-            Worker.execute_job(self, job, queue)
-
-        def main_work_horse(self, job, queue):
-            Worker.main_work_horse(self, job, queue)
-
-        def wait_for_horse(self):
-            return Worker.wait_for_horse(self)
-
-    return ClosingWorker
 
 
 def _rotating(variants: dict, n: int, rounds: int) -> dict[str, float]:
@@ -96,50 +74,32 @@ def run(quick: bool = False) -> list[str]:
         trips = RoundTrips()
         warm_up([queues.SYSTEM])
         n, rounds = (100, 2) if quick else (150, 4)
-        closing = _closing_worker()
         lines = [f"where: {where}"]
+        if db.vendor != "postgresql":
+            return [*lines, "phase: PostgreSQL only"]
 
-        def round_of(worker_class, tracked, mix, schema=None):
+        def round_of(tracked: bool, schema: list[str]):
             def run_round(jobs):
-                if schema is not None:
-                    _schema(schema)
-                return _worker_round(connection, queue, trips, jobs, worker_class, tracked, mix)
+                _schema(schema)
+                return _worker_round(connection, queue, trips, jobs, ScribesWorker, tracked, "write")
 
             return run_round
 
-        for mix in ("noop", "write"):
-            rates = _rotating(
-                {
-                    "raw": round_of(ScribesWorker, False, mix),
-                    "hand-off": round_of(ScribesWorker, True, mix),
-                    "close before fork": round_of(closing, True, mix),
-                },
-                n,
-                rounds,
-            )
-            print(f"{mix}: {rates}", file=sys.stderr, flush=True)
-            lines.append(
-                f"fork hand-off, {mix}: raw {rates['raw']:.1f} jobs/s; tracked/raw with hand-off "
-                f"{rates['hand-off'] / rates['raw']:.3f}, "
-                f"closing before fork {rates['close before fork'] / rates['raw']:.3f}"
-            )
-        if db.vendor == "postgresql":
-            rates = _rotating(
-                {
-                    "raw": round_of(ScribesWorker, False, "write", PHASE_OFF),
-                    "status indexed": round_of(ScribesWorker, True, "write", PHASE_OFF),
-                    "phase indexed": round_of(ScribesWorker, True, "write", PHASE_ON),
-                },
-                n,
-                rounds,
-            )
-            _schema(PHASE_OFF)
-            print(f"phase: {rates}", file=sys.stderr, flush=True)
-            lines.append(
-                f"phase, write mix: raw {rates['raw']:.1f} jobs/s; tracked/raw with status indexed "
-                f"{rates['status indexed'] / rates['raw']:.3f}, "
-                f"phase indexed {rates['phase indexed'] / rates['raw']:.3f}"
-            )
+        rates = _rotating(
+            {
+                "raw": round_of(False, PHASE_OFF),
+                "status indexed": round_of(True, PHASE_OFF),
+                "phase indexed": round_of(True, PHASE_ON),
+            },
+            n,
+            rounds,
+        )
+        _schema(PHASE_OFF)
+        lines.append(
+            f"phase, write mix: raw {rates['raw']:.1f} jobs/s; tracked/raw with status indexed "
+            f"{rates['status indexed'] / rates['raw']:.3f}, "
+            f"phase indexed {rates['phase indexed'] / rates['raw']:.3f}"
+        )
         return lines
     finally:
         drop()

@@ -99,8 +99,7 @@ class BackgroundJob(models.Model):
         return None
 
 
-#: How result_data is encoded: the worker's pipe hand-off and the reconciler
-#: accept exactly the results the row can store.
+#: How result_data is encoded: the reconciler accepts exactly the results the row can store.
 RESULT_ENCODER = BackgroundJob._meta.get_field("result_data").encoder
 
 

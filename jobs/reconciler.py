@@ -11,8 +11,7 @@ round trips, and decides per row:
 - running, RQ job back in the queue (RQ's abandoned-job cleanup retried it) →
   queued, so the retry is not skipped by the runner;
 - running or queued, RQ job finished with a result the row never got (the
-  worker's asynchronous commit lost to a database crash, or its main process
-  killed between the horse's exit and the write) → completed with RQ's result;
+  database unreachable when the worker wrote it) → completed with RQ's result;
 - running or queued, RQ job otherwise finished/failed/stopped (a callback that
   never ran, e.g. "signal only works in main thread") → failed with RQ's reason;
 - running past its RQ timeout plus JOBS_TIMEOUT_GRACE → failed;

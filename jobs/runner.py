@@ -4,9 +4,7 @@ The row moves queued → running before the body starts and running →
 completed/failed after it ends, each written when it happens; an exception is
 recorded on the row and re-raised so RQ records the failure too (and retries
 when the task allows). Failures that never reach this code are caught by
-`jobs.callbacks` and by `ScribesWorker.handle_work_horse_killed`. Under the
-forking `ScribesWorker` the claim and the completion are written by the
-worker's main process instead (`jobs.handoff`).
+`jobs.callbacks` and by `ScribesWorker.handle_work_horse_killed`.
 """
 
 from __future__ import annotations
@@ -18,11 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
-from jobs import handoff, services
+from jobs import services
 from jobs.models import BackgroundJob
 from jobs.registry import TaskSpec, register
 from scribes import queues
@@ -87,14 +85,20 @@ def is_final_attempt(rq_job) -> bool:
     return rq_job is None or not rq_job.should_retry
 
 
+def claim_row(job_id: str) -> tuple[BackgroundJob | None, str]:
+    """queued → running; (row, "") when claimed, else (None, the status it is in, or "missing")."""
+    row = services.background_job_claim(job_id=job_id)
+    if row is not None:
+        return row, ""
+    current = BackgroundJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+    return None, current or "missing"
+
+
 def run_tracked(spec: TaskSpec, job_id: str | None, kwargs: dict[str, Any]) -> Any:
-    # A horse may inherit a connection the database dropped (restart, idle timeout).
+    # A worker may hold a connection the database dropped (restart, idle timeout).
     close_old_connections()
     rq_job = get_current_job()
     queue = rq_job.origin if rq_job else spec.queue
-    claimed = handoff.current()
-    if claimed is None or not claimed.in_horse_of(rq_job) or claimed.job_id != job_id:
-        claimed = None
     if job_id is None:
         # Periodic jobs are enqueued by rq-scheduler under a fixed RQ id; each run
         # gets a row of its own.
@@ -105,10 +109,7 @@ def run_tracked(spec: TaskSpec, job_id: str | None, kwargs: dict[str, Any]) -> A
             params=kwargs,
         )
     else:
-        if claimed is not None:
-            row, skipped_status = claimed.row, claimed.skipped_status
-        else:
-            row, skipped_status = handoff.claim_row(job_id)
+        row, skipped_status = claim_row(job_id)
         if row is None:
             logger.warning(
                 "[queue %s] job %s (%s) not started: row is %s", queue, job_id, spec.job_type, skipped_status
@@ -134,8 +135,18 @@ def run_tracked(spec: TaskSpec, job_id: str | None, kwargs: dict[str, Any]) -> A
         close_old_connections()
         services.background_job_record_failure(job_id=row.job_id, error=message, final=final)
         raise
-    if claimed is None or not claimed.send(result, ctx.reported):
+    try:
         services.background_job_record_completion(job_id=row.job_id, result=result, progress=ctx.reported)
+    except (OperationalError, InterfaceError):
+        # The body succeeded and RQ records its result: once the database
+        # answers again the reconciler completes the row from RQ's copy.
+        logger.exception(
+            "[queue %s] job %s (%s) finished but the database is unreachable; the reconciler completes its row",
+            queue,
+            row.job_id,
+            spec.job_type,
+        )
+        close_old_connections()
     logger.info(
         "[queue %s] job %s (%s) completed in %.2f s", queue, row.job_id, spec.job_type, time.monotonic() - started
     )

@@ -3,9 +3,11 @@
 Adds to RQ's forking worker: a start-up banner that shows what this worker will
 do (so an operator sees at once that API and worker agree), a handler for a
 work-horse killed from outside (OOM killer, `kill -9`), which RQ reports without
-running any callback, and the row's claim and completion written by this main
-process on its long-lived database connection (`jobs.handoff`).
-`ScribesSimpleWorker` is the same worker without the fork.
+running any callback, start-up hooks the apps register (`jobs.hooks`), and
+resilience to Redis losing or corrupting its keys. The row's transitions are
+written by the runner in the work-horse (`jobs.runner`), as django-rq runs a
+job: no database connection crosses a fork. `ScribesSimpleWorker` is the same
+worker without the fork.
 
 Stopping a worker: send SIGTERM to the worker's main process only. RQ treats
 the first SIGTERM as a warm shutdown: the current job finishes, no new one
@@ -25,6 +27,7 @@ import time
 
 from django.conf import settings
 from django.db import close_old_connections
+from django_rq.utils import reset_db_connections
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -32,7 +35,7 @@ from rq import SimpleWorker, Worker, worker_registration
 from rq.job import JobStatus
 from rq.utils import now, utcformat
 
-from jobs import handoff, rqkeys, services
+from jobs import rqkeys, services
 from jobs.hooks import worker_hooks
 from jobs.registry import all_tasks
 from scribes.env import mask_url
@@ -202,46 +205,10 @@ class ScribesWorker(ScribesWorkerMixin, Worker):
             self._register_again(self.job_monitoring_interval + 60, rq_job=rq_job)
 
     def execute_job(self, rq_job, queue):
-        """Claim the job's row here, fork the horse, and record its completion here.
-
-        This process keeps its database connection between jobs; the horse
-        forgets the inherited one (`main_work_horse`) and opens its own only if
-        the job needs the database. See `jobs.handoff`.
-        """
-        claimed = handoff.ForkHandoff.claim(rq_job)
-        handoff.set_current(claimed)
-        try:
-            super().execute_job(rq_job, queue)
-        finally:
-            handoff.set_current(None)
-            if claimed is not None:
-                claimed.discard()
-
-    def bootstrap(self, *args, **kwargs):
-        handoff.relax_commits_in(os.getpid())
-        super().bootstrap(*args, **kwargs)
-
-    def main_work_horse(self, rq_job, queue):
-        handoff.forget_inherited_connections()
-        super().main_work_horse(rq_job, queue)
-
-    def wait_for_horse(self):
-        """RQ's wait, then (once the horse has exited) the completion it handed over.
-
-        Recorded before RQ looks at how the horse ended, as the horse itself
-        used to: a horse that finished the body but then could not reach Redis
-        still leaves a completed row, not a failed one.
-        """
-        pid, status, rusage = super().wait_for_horse()
-        claimed = handoff.current()
-        if pid and claimed is not None:
-            try:
-                claimed.collect()
-            except Exception:
-                # Never let bookkeeping end RQ's monitor loop; the reconciler
-                # completes the row from RQ's result.
-                logger.exception("Could not collect the outcome of job %s from its work-horse", claimed.rq_job_id)
-        return pid, status, rusage
+        # django-rq's rule: no database connection crosses a fork. The horse
+        # opens its own; this process holds one only after recording a killed horse.
+        reset_db_connections()
+        super().execute_job(rq_job, queue)
 
     def handle_work_horse_killed(self, rq_job, retpid, ret_val, rusage):
         """The horse died without running the runner's except-block or on_failure."""

@@ -17,8 +17,7 @@ from scribes.text import truncate
 def background_job_complete_from_rq(*, job_row: BackgroundJob, result, reason: str, source: str = "reconciler") -> bool:
     """Active → completed with the result RQ kept, when the worker's own write never landed.
 
-    The worker's main process can die between the horse's exit and its write,
-    or a database crash can undo it; RQ still holds the outcome for
+    The database may have been unreachable when the worker wrote it; RQ still holds the outcome for
     JOB_RESULT_TTL. Only the attempt RQ ran (same rq_job_id) changes.
     """
     row = transitions.complete(

@@ -61,9 +61,8 @@ def waiting_task(ctx, *, started: str, release: str, limit: float = 60):
 
 @tracked_task("test_db_free", queue=queues.SYSTEM)
 def db_free_task(ctx, *, size: int = 0):
-    # Touches no database: under the forking worker its horse should never
-    # open a connection. Reports whether it holds one, and pads the result to
-    # `size` characters (to exceed the pipe hand-off limit).
+    # Touches no database itself; reports whether its process holds a connection
+    # (the runner's claim opens one), and pads the result to `size` characters.
     from django.db import connections
 
     ctx.progress(3, 3)
