@@ -39,6 +39,15 @@ PROMISE_RESCUED = timedelta(minutes=2)
 SLOWMODEL = str(Path(__file__).with_name("slowmodel.py"))
 
 
+def _kill(pid: int) -> None:
+    """SIGKILL a work-horse and its group (whether or not it leads one)."""
+    kill_group(pid)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _sent_within(reminder: Reminder, bound: timedelta, what: str) -> timedelta:
     def sent():
         return Reminder.objects.filter(pk=reminder.pk, status=ReminderStatus.SENT).first()
@@ -108,7 +117,7 @@ def test_reminders_and_rescue_stay_on_time_while_the_model_worker_is_busy_or_kil
         horses = child_pids(model_worker.pid)
         os.kill(model_worker.pid, signal.SIGKILL)  # the worker first: nothing may record the horse's death
         for horse in horses:
-            kill_group(horse)
+            _kill(horse)
         killed_at = timezone.now()
         second = Reminder.objects.create(user=user, note=note, scheduled_at=killed_at + timedelta(seconds=5))
 
@@ -128,7 +137,7 @@ def test_reminders_and_rescue_stay_on_time_while_the_model_worker_is_busy_or_kil
         for process in processes.values():
             # A work-horse runs in a session of its own: kill it too, or it outlives the test.
             for horse in child_pids(process.pid):
-                kill_group(horse)
+                _kill(horse)
             process.stop()
     assert "Warm-up semantic: not loaded" in outputs["system"], outputs["system"][:3000]
     assert "Warm-up semantic: loaded" in outputs["semantic"], outputs["semantic"][:3000]
