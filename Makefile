@@ -1,4 +1,4 @@
-# Scribes: `make run` starts web + worker + scheduler, `make test` runs the suite.
+# Scribes: `make run` starts web + a worker per purpose + scheduler, `make test` runs the suite.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,7 +9,7 @@ export DJANGO_SETTINGS_MODULE := scribes.settings
 .PHONY: help venv install install-dev run test test-fast lint format bench fuzz migrate clean
 
 help:
-	@echo "make run    - set up and start web + worker + scheduler (SQLite, local Redis)"
+	@echo "make run    - set up and start web + system worker + semantic worker + scheduler (SQLite, local Redis)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make lint   - ruff check + format check + import contracts (lint-imports)"
 	@echo "make bench  - run the benchmarks (figures as ratios to a baseline)"

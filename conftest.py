@@ -28,7 +28,7 @@ def redis_conn():
 
     from scribes import queues
 
-    connection = django_rq.get_connection(queues.DEFAULT)
+    connection = django_rq.get_connection(queues.SYSTEM)
     if not _redis_is_disposable(connection):
         pytest.fail("Refusing to flush Redis database 0 of a shared server; point REDIS_URL at another db (e.g. /9).")
     connection.flushdb()

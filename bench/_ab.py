@@ -68,11 +68,11 @@ def run(quick: bool = False) -> list[str]:
         from jobs.worker import ScribesWorker, warm_up
         from scribes import queues
 
-        queue = django_rq.get_queue(queues.DEFAULT)
+        queue = django_rq.get_queue(queues.SYSTEM)
         connection = queue.connection
         require_disposable_redis(connection)
         trips = RoundTrips()
-        warm_up()
+        warm_up([queues.SYSTEM])
         n, rounds = (100, 2) if quick else (150, 4)
         lines = [f"where: {where}"]
         if db.vendor != "postgresql":

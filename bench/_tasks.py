@@ -4,6 +4,7 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs.runner import tracked_task
+from scribes import queues
 
 
 def raw_noop(n: int = 0):
@@ -29,13 +30,13 @@ def raw_one_write(n: int = 0, target: str = ""):
     return n
 
 
-@tracked_task("bench_noop")
+@tracked_task("bench_noop", queue=queues.SYSTEM)
 def tracked_noop(ctx, *, n: int = 0):
     ctx.progress(1, 1)
     return {"n": n}
 
 
-@tracked_task("bench_one_write")
+@tracked_task("bench_one_write", queue=queues.SYSTEM)
 def tracked_one_write(ctx, *, n: int = 0, target: str = ""):
     _write(target)
     ctx.progress(1, 1)

@@ -89,7 +89,7 @@ def _run(quick: bool, where: str) -> list[dict]:
     start = time.perf_counter()
     with connection.cursor() as cursor:
         # A month of history, newest first.
-        cursor.execute(SEED_SQL, {"user_id": admin.pk, "queue": queues.DEFAULT, "rows": rows, "spread": 2.6e6 / rows})
+        cursor.execute(SEED_SQL, {"user_id": admin.pk, "queue": queues.SYSTEM, "rows": rows, "spread": 2.6e6 / rows})
         cursor.execute("ANALYZE jobs_backgroundjob")
     seeded = time.perf_counter() - start
     print(f"# seeded in {seeded:.1f} s", file=sys.stderr)

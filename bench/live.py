@@ -244,7 +244,7 @@ def run(quick: bool = False) -> list[dict]:
         from jobs.models import BackgroundJob, JobStatus
         from scribes import queues
 
-        connection = django_rq.get_connection(queues.DEFAULT)
+        connection = django_rq.get_connection(queues.SYSTEM)
         require_disposable_redis(connection)
         connection.flushdb()
         ms = 1000

@@ -426,7 +426,7 @@ def run(quick: bool = False) -> list[dict]:
 
         from scribes import queues
 
-        require_disposable_redis(django_rq.get_connection(queues.DEFAULT))
+        require_disposable_redis(django_rq.get_connection(queues.SYSTEM))
         print(f"bench.search_quality: {where}", file=sys.stderr)
         if quick:
             docs = docs[:150]

@@ -73,7 +73,8 @@ def _job_seconds(user) -> tuple[float, dict]:
 
     NoteEmbedding.objects.all().delete()
     connections.close_all()
-    worker = get_worker(*queues.ALL)
+    # The model worker: `rqworker --purpose semantic` (forking, model loaded before the fork).
+    worker = get_worker(queues.SEMANTIC)
     started = time.perf_counter()
     job, _ = note_embeddings_regenerate_start(user=user)
     connections.close_all()
@@ -227,7 +228,7 @@ def run(quick: bool = False) -> list[dict]:
         from scribes import queues
 
         print(f"bench.semantic: {where}; embedder {settings.SEMANTIC_EMBEDDER}", file=sys.stderr)
-        connection = django_rq.get_connection(queues.DEFAULT)
+        connection = django_rq.get_connection(queues.SYSTEM)
         require_disposable_redis(connection)
         connection.flushdb()
         # Throughput first: its forks must happen before this process runs

@@ -12,7 +12,7 @@ from django.utils.module_loading import import_string
 
 from scribes import queues
 
-E001 = "jobs.E001"  # a task declares a queue that RQ_QUEUES does not define
+E001 = "jobs.E001"  # a task declares a queue that is not a configured project queue
 E002 = "jobs.E002"  # RQ_QUEUES lacks a project queue
 E003 = "jobs.E003"  # Redis settings missing
 E004 = "jobs.E004"  # Redis URL unusable
@@ -22,17 +22,24 @@ E006 = "jobs.E006"  # RQ_QUEUES entries point at different Redis servers
 
 @register(Tags.compatibility, "jobs")
 def check_task_queues(app_configs, **kwargs):
+    """A task's queue must be a project queue (`scribes.queues`) that RQ_QUEUES defines.
+
+    Otherwise its jobs wait forever: no `rqworker` (with no arguments or with a
+    --purpose) listens on a queue outside `scribes.queues.ALL`.
+    """
     from jobs.registry import all_tasks
 
     rq_queues = getattr(settings, "RQ_QUEUES", {}) or {}
     errors = []
     for spec in all_tasks():
-        if spec.queue not in rq_queues:
+        if spec.queue not in rq_queues or spec.queue not in queues.ALL:
+            where = "RQ_QUEUES does not define" if spec.queue not in rq_queues else "is not a project queue"
             errors.append(
                 Error(
                     f"Task {spec.dotted_name} (job type {spec.job_type!r}) enqueues to queue {spec.queue!r}, "
-                    f"which RQ_QUEUES does not define; its jobs would wait forever.",
-                    hint="Declare the task's queue from scribes.queues (e.g. queue=queues.DEFAULT).",
+                    f"which {where}; no worker listens on it, so its jobs would wait forever.",
+                    hint="Declare the task's queue from scribes.queues (queues.SYSTEM for short, time-critical "
+                    f"work, queues.SEMANTIC for model work); project queues: {', '.join(queues.ALL)}.",
                     id=E001,
                 )
             )
@@ -57,34 +64,39 @@ def check_project_queues_configured(app_configs, **kwargs):
 @register(Tags.compatibility, "jobs")
 def check_redis_settings(app_configs, **kwargs):
     rq_queues = getattr(settings, "RQ_QUEUES", None) or {}
-    errors = []
-    urls = set()
+    # One error per problem, naming every queue it affects (they share REDIS_URL).
+    unset, bad_scheme, urls = [], {}, set()
     for name in queues.ALL:
         config = rq_queues.get(name)
         if config is None:
             continue  # E002 reports it
         url = config.get("URL")
         if not url and not any(key in config for key in ("HOST", "UNIX_SOCKET_PATH", "SENTINELS")):
-            errors.append(
-                Error(
-                    f"No Redis server is configured for queue {name!r} (REDIS_URL is not set).",
-                    hint="Set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0; "
-                    "`make run` starts a throwaway redis-server when it is unset.",
-                    id=E003,
-                )
-            )
+            unset.append(name)
             continue
         if url:
             scheme = urlsplit(url).scheme
             if scheme not in ("redis", "rediss", "unix"):
-                errors.append(
-                    Error(
-                        f"The Redis URL of queue {name!r} has scheme {scheme!r}.",
-                        hint="Use redis://[:password@]host:port/db, rediss:// for TLS or unix:///path.sock.",
-                        id=E004,
-                    )
-                )
+                bad_scheme.setdefault(scheme, []).append(name)
             urls.add(url)
+    errors = []
+    if unset:
+        errors.append(
+            Error(
+                f"No Redis server is configured for queue(s) {', '.join(map(repr, unset))} (REDIS_URL is not set).",
+                hint="Set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0; "
+                "`make run` starts a throwaway redis-server when it is unset.",
+                id=E003,
+            )
+        )
+    for scheme, names in bad_scheme.items():
+        errors.append(
+            Error(
+                f"The Redis URL of queue(s) {', '.join(map(repr, names))} has scheme {scheme!r}.",
+                hint="Use redis://[:password@]host:port/db, rediss:// for TLS or unix:///path.sock.",
+                id=E004,
+            )
+        )
     if len(urls) > 1:
         errors.append(
             Error(

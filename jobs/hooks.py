@@ -1,9 +1,9 @@
 """What apps add to a worker's start-up, registered in their `AppConfig.ready()`: a banner line and a warm-up.
 
 The job core knows no app: the semantic app, for one, registers "name the
-active embedder" and "load the model before any fork". A worker runs every
-registered hook (`jobs.worker`); one that serves no job needing a hook's state
-can run without it.
+active embedder" and "load the model before any fork" for its own queue. A
+worker runs the warm-up of a hook only when it listens on one of the hook's
+queues, so the system worker never imports torch (`jobs.worker`).
 """
 
 from __future__ import annotations
@@ -19,16 +19,26 @@ class WorkerHook:
     banner: Callable[[], str] | None = None
     #: Loads heavy, read-only state once, before any fork: horses share it copy-on-write.
     warm_up: Callable[[], None] | None = None
+    #: Queues whose jobs need the warm-up; empty means every worker runs it.
+    queues: tuple[str, ...] = ()
+
+    def serves(self, queue_names) -> bool:
+        """Whether a worker listening on `queue_names` needs this hook's warm-up."""
+        return not self.queues or any(name in self.queues for name in queue_names)
 
 
 _HOOKS: dict[str, WorkerHook] = {}
 
 
 def register_worker_hook(
-    name: str, *, banner: Callable[[], str] | None = None, warm_up: Callable[[], None] | None = None
+    name: str,
+    *,
+    banner: Callable[[], str] | None = None,
+    warm_up: Callable[[], None] | None = None,
+    queues: tuple[str, ...] = (),
 ) -> WorkerHook:
-    """Register (or replace) the hook `name`."""
-    hook = WorkerHook(name=name, banner=banner, warm_up=warm_up)
+    """Register (or replace) the hook `name`; its warm-up runs only in workers on one of `queues` (or all)."""
+    hook = WorkerHook(name=name, banner=banner, warm_up=warm_up, queues=tuple(queues))
     _HOOKS[name] = hook
     return hook
 

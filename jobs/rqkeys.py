@@ -40,7 +40,7 @@ JOB_EVENTS_KEY = "scribes:job:{}:events"
 
 def rq_connection() -> redis.Redis:
     """The Redis connection RQ uses for the project queues."""
-    return django_rq.get_connection(queues.DEFAULT)
+    return django_rq.get_connection(queues.SYSTEM)
 
 
 #: Expected Redis types of RQ's keys, first match wins (fnmatch patterns).

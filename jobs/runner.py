@@ -171,12 +171,12 @@ def run_tracked(spec: TaskSpec, job_id: str | None, kwargs: dict[str, Any]) -> A
 def tracked_task(
     job_type: str,
     *,
-    queue: str = queues.DEFAULT,
+    queue: str = queues.SYSTEM,
     timeout: int | None = None,
     max_retries: int = 0,
     retry_intervals: tuple[int, ...] = (),
 ):
-    """Register `body(ctx, **kwargs)` as the task for `job_type` on `queue`.
+    """Register `body(ctx, **kwargs)` as the task for `job_type` on `queue` (one of `scribes.queues`).
 
     The body receives a `JobContext` (`ctx`: the row, progress, a logger) and
     its keyword arguments. The function returned is the RQ entry point: RQ

@@ -15,7 +15,7 @@ from scribes import queues
 RECONCILE_JOB_TYPE = "jobs_reconcile"
 
 
-@tracked_task(RECONCILE_JOB_TYPE, queue=queues.DEFAULT, timeout=300)
+@tracked_task(RECONCILE_JOB_TYPE, queue=queues.SYSTEM, timeout=300)
 def reconcile_jobs(ctx):
     repairs = background_jobs_reconcile(exclude=[ctx.job_id])
     pruned = services.background_jobs_prune_periodic(

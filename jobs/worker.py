@@ -66,17 +66,23 @@ def banner_lines(queue_names: list[str]) -> list[str]:
                 lines.append(hook.banner())
             except Exception as exc:  # a banner line must never stop the worker
                 lines.append(f"{hook.name}: banner failed ({type(exc).__name__}: {exc})")
+        if hook.warm_up is not None:
+            if hook.serves(queue_names):
+                lines.append(f"Warm-up {hook.name}: loaded before the first job (kept for every job)")
+            else:
+                lines.append(f"Warm-up {hook.name}: not loaded (this worker serves none of {', '.join(hook.queues)})")
     return lines
 
 
-def warm_up() -> None:
-    """Run every registered warm-up (the embedding model) once, before any fork.
+def warm_up(queue_names) -> None:
+    """Run the registered warm-ups (the embedding model) this worker's queues need, once, before any fork.
 
     Work-horses are forked per job; whatever the parent loaded they share
-    copy-on-write instead of loading it again for every job.
+    copy-on-write instead of loading it again for every job. A worker on none
+    of a hook's queues skips it: the system worker never imports torch.
     """
     for hook in worker_hooks():
-        if hook.warm_up is None:
+        if hook.warm_up is None or not hook.serves(queue_names):
             continue
         try:
             hook.warm_up()
@@ -165,7 +171,7 @@ class ScribesWorkerMixin:
         super().bootstrap(*args, **kwargs)
         for line in banner_lines(self.queue_names()):
             self.log.info(line)
-        warm_up()
+        warm_up(self.queue_names())
 
 
 class ScribesSimpleWorker(ScribesWorkerMixin, QueuePauseMixin, SimpleWorker):

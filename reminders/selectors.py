@@ -48,6 +48,21 @@ def reminder_claimable(*, now: datetime, due_only: bool = True) -> QuerySet[Remi
     return reminders
 
 
+def reminder_sweep_has_work(*, now: datetime) -> bool:
+    """Whether a sweep at `now` has anything to do: one query on the (status, scheduled_at) index.
+
+    With the sweep running every minute most ticks find nothing; this lets them
+    stop after one indexed read. True for every reminder `reminders_sweep` could
+    act on (due, retry due, or an abandoned delivery to fail) and for a few it
+    skips (a claim a live sweep holds), never False when there is work.
+    """
+    return (
+        Reminder.objects.filter(status=ReminderStatus.PENDING, scheduled_at__lte=now)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now) | Q(delivery_started_at__isnull=False))
+        .exists()
+    )
+
+
 def reminder_due_count(*, now: datetime) -> int:
     return reminder_claimable(now=now).count()
 

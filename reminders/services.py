@@ -53,7 +53,7 @@ from redis.exceptions import RedisError
 
 from reminders.delivery import NoEmailAddress, reminder_message, reminder_send
 from reminders.models import Reminder, ReminderStatus, ReminderSweepSlot
-from reminders.selectors import reminder_claimable, reminder_due_count
+from reminders.selectors import reminder_claimable, reminder_due_count, reminder_sweep_has_work
 from scribes.text import truncate
 
 logger = logging.getLogger("reminders.sweep")
@@ -63,6 +63,8 @@ ERROR_MAX = 2000
 #: Longest retry delay.
 BACKOFF_CAP = timedelta(hours=6)
 SWEEP_LOCK_KEY = "scribes:reminders:sweep-lock"
+#: How long a taken cron slot is kept: long enough for any late copy of its tick.
+SLOT_RETENTION = timedelta(days=1)
 UNKNOWN_OUTCOME = (
     "Delivery outcome unknown: the sweep stopped while handing this reminder to the mail "
     "backend, so it was not resent (it could arrive twice). Check the mail log; use "
@@ -429,12 +431,18 @@ class _SweepLock:
 
 
 def reminder_sweep_slot_take(*, slot: datetime, background_job=None) -> bool:
-    """The per-tick guard: True for the first sweep of `slot`, False for every later copy."""
+    """The per-tick guard: True for the first sweep of `slot`, False for every later copy.
+
+    Taking a slot also deletes slots older than SLOT_RETENTION: only recent
+    slots can still see a late copy, and a sweep a minute must not grow the
+    table without bound. Ticks with nothing due take no slot at all.
+    """
     try:
         with transaction.atomic():
             ReminderSweepSlot.objects.create(slot=slot, background_job=background_job)
     except IntegrityError:
         return False
+    ReminderSweepSlot.objects.filter(slot__lt=slot - SLOT_RETENTION).delete()
     return True
 
 
@@ -448,7 +456,12 @@ def reminder_sweep_run(
 
     Without `slot` (manual runs) only the overlap guard applies. Returns the
     BackgroundJob's result_data; a skipped run says why under "skipped".
+    A tick with nothing due stops after one indexed query (the sweep runs every
+    minute by default): no lock, no slot, no claim.
     """
+    if not reminder_sweep_has_work(now=timezone.now()):
+        logger.info("Found 0 due reminders")
+        return SweepResult().as_result()
     try:
         lock = _SweepLock()
         acquired = lock.acquire()

@@ -10,7 +10,7 @@ from reminders.selectors import SWEEP_JOB_TYPE, sweep_slot
 from scribes import queues
 
 
-@tracked_task(SWEEP_JOB_TYPE, queue=queues.DEFAULT)
+@tracked_task(SWEEP_JOB_TYPE, queue=queues.SYSTEM)
 def sweep_due_reminders(ctx, *, manual: bool = False):
     """Send every due reminder once. Scheduled copies are guarded per cron slot.
 

@@ -1,15 +1,41 @@
-"""The one list of RQ queue names: settings, tasks, rqworker and the checks all read it.
+"""The one list of RQ queue names, by purpose: settings, tasks, rqworker and the checks all read it.
 
 Nothing else in the code base spells a queue name. The old service enqueued to
-ARQ's default queue while its worker listened on another; here the API, the worker
-and the scheduler all derive their queue from this module, and `jobs.checks`
-fails at startup when `RQ_QUEUES` disagrees with it.
+ARQ's default queue while its worker listened on another; here the API, the
+workers and the scheduler all derive their queues from this module, and
+`jobs.checks` fails at startup when `RQ_QUEUES` disagrees with it.
+
+Two purposes, so a long model job never holds back time-critical work: an RQ
+worker runs one job at a time, and a regeneration over a large account takes
+minutes to an hour.
+
+* SYSTEM: short, time-critical work (the reminder sweep and delivery, the
+  stuck-job reconciler). Its worker never imports torch.
+* SEMANTIC: model work (regenerations, auto-embeds). Its worker loads the
+  embedding model once.
+
+Names are `<prefix>-<purpose>` (`SCRIBES_QUEUE_PREFIX`, default "scribes"), so two
+deployments can share one Redis with different prefixes; `SCRIBES_QUEUE_SYSTEM`
+and `SCRIBES_QUEUE_SEMANTIC` override one name outright.
 """
 
 import os
 
-#: The queue every Scribes job runs on (`SCRIBES_QUEUE`, default "scribes").
-DEFAULT = os.environ.get("SCRIBES_QUEUE", "").strip() or "scribes"
 
-#: All project queues, in the order a worker should poll them.
-ALL: tuple[str, ...] = (DEFAULT,)
+def _name(purpose: str, prefix: str) -> str:
+    return os.environ.get(f"SCRIBES_QUEUE_{purpose.upper()}", "").strip() or f"{prefix}-{purpose}"
+
+
+#: Prefix of every project queue name (`SCRIBES_QUEUE_PREFIX`; the older `SCRIBES_QUEUE` is read as the prefix).
+PREFIX = (os.environ.get("SCRIBES_QUEUE_PREFIX", "") or os.environ.get("SCRIBES_QUEUE", "")).strip() or "scribes"
+
+#: Short, time-critical system work: reminder sweep and delivery, reconciler.
+SYSTEM = _name("system", PREFIX)
+#: Model work: regenerations and auto-embeds (the worker that loads the model).
+SEMANTIC = _name("semantic", PREFIX)
+
+#: Purpose → the queues a worker of that purpose listens on (`rqworker --purpose`).
+PURPOSES: dict[str, tuple[str, ...]] = {"system": (SYSTEM,), "semantic": (SEMANTIC,)}
+
+#: All project queues, critical first: the order a one-process worker polls them.
+ALL: tuple[str, ...] = (SYSTEM, SEMANTIC)

@@ -351,8 +351,9 @@ SEMANTIC_SCHEDULE_TTL = env_int("SEMANTIC_SCHEDULE_TTL", 600, minimum=1)
 # --- end Semantic ---
 
 # --- Reminders (reminders app) -------------------------------------------------
-#: When rq-scheduler enqueues the due-reminder sweep (cron, UTC).
-REMINDER_SWEEP_CRON = env_str("REMINDER_SWEEP_CRON", "*/15 * * * *")
+#: When rq-scheduler enqueues the due-reminder sweep (cron, UTC): every minute, so a reminder
+#: arrives on the minute; a tick with nothing due is one indexed query.
+REMINDER_SWEEP_CRON = env_str("REMINDER_SWEEP_CRON", "* * * * *")
 #: Delivery attempts before a reminder ends `failed` (SMTP errors are retried).
 REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 5, minimum=1)
 #: Reminders claimed (and loaded) per claiming statement.
@@ -374,7 +375,7 @@ REMINDER_MAX_PENDING_PER_USER = env_int("REMINDER_MAX_PENDING_PER_USER", 1000, m
 # How fast a killed worker is noticed: a busy worker heart-beats every
 # RQ_JOB_MONITORING_INTERVAL s; once its last heartbeat is older than that plus
 # JOBS_HEARTBEAT_GRACE, the reconciler treats its job as lost. With the defaults
-# (10 + 20 s, reconciler every minute, scheduler polling every 10 s) a job whose
+# (10 + 20 s, reconciler every minute, scheduler polling every second) a job whose
 # worker was killed is failed (or retried) within about 100 s.
 RQ_JOB_MONITORING_INTERVAL = env_int("RQ_JOB_MONITORING_INTERVAL", 10, minimum=1)
 JOBS_HEARTBEAT_GRACE = env_int("JOBS_HEARTBEAT_GRACE", 20, minimum=0)
@@ -385,8 +386,10 @@ JOBS_RECONCILE_CRON = env_str("JOBS_RECONCILE_CRON", "* * * * *")
 JOBS_RECONCILE_GRACE = env_int("JOBS_RECONCILE_GRACE", 60, minimum=0)
 #: Seconds past its RQ timeout after which a running row is failed regardless.
 JOBS_TIMEOUT_GRACE = env_int("JOBS_TIMEOUT_GRACE", 300, minimum=0)
-#: How often rq-scheduler looks for due periodic jobs (django-rq's default is 60 s).
-RQ_SCHEDULER_INTERVAL = env_int("RQ_SCHEDULER_INTERVAL", 10, minimum=1)
+#: How often rq-scheduler looks for due periodic jobs (django-rq's default is 60 s). Every
+#: second: a reminder's lateness is the sweep's minute plus this, and a poll is three
+#: small Redis commands.
+RQ_SCHEDULER_INTERVAL = env_int("RQ_SCHEDULER_INTERVAL", 1, minimum=1)
 #: Minutes a job may stay queued before the doctor and the job-health view call it stuck.
 JOBS_STUCK_QUEUED_MINUTES = env_int("JOBS_STUCK_QUEUED_MINUTES", 30, minimum=1)
 #: Days the rows of completed periodic runs (reconciler passes, sweeps) are kept;

@@ -1,6 +1,7 @@
 """What the semantic app adds to a worker's start-up (registered in SemanticConfig.ready)."""
 
 from jobs.hooks import register_worker_hook
+from scribes import queues
 
 
 def banner_line() -> str:
@@ -15,4 +16,5 @@ def load_model() -> None:
     warm_up()
 
 
-register_worker_hook("semantic", banner=banner_line, warm_up=load_model)
+# Only the model worker loads the model: the system worker keeps torch out of its process.
+register_worker_hook("semantic", banner=banner_line, warm_up=load_model, queues=(queues.SEMANTIC,))

@@ -241,7 +241,7 @@ def note_embedding_enqueue(*, user_id: int, note_id: int) -> bool:
         if not first:
             return False
         try:
-            django_rq.get_queue(queues.DEFAULT).enqueue_call(
+            django_rq.get_queue(queues.SEMANTIC).enqueue_call(
                 # By name: the task module imports this one, never the other way round.
                 func=EMBED_PENDING_TASK,
                 kwargs={"user_id": user_id},

@@ -11,7 +11,7 @@ from semantic.services import REGENERATE_JOB_TYPE, note_embeddings_embed_pending
 logger = logging.getLogger(__name__)
 
 
-@tracked_task(REGENERATE_JOB_TYPE, queue=queues.DEFAULT)
+@tracked_task(REGENERATE_JOB_TYPE, queue=queues.SEMANTIC)
 def regenerate_embeddings(ctx, *, only_stale: bool = False):
     if ctx.user is None:
         raise ValueError("regenerate_embeddings needs a user; this job has none")

@@ -67,6 +67,7 @@ def check_database() -> Finding:
 def check_workers() -> list[Finding]:
     from rq import Worker
 
+    from jobs.rqkeys import QUEUE_KEY
     from scribes import queues
 
     connection = _connection()
@@ -87,14 +88,38 @@ def check_workers() -> list[Finding]:
             for worker in workers
         ]
     }
+    # One LLEN per queue in one round trip: an idle queue nobody serves is a
+    # warning (its next job would wait), one with jobs waiting is a failure.
+    pipe = connection.pipeline(transaction=False)
+    for name in queues.ALL:
+        pipe.llen(QUEUE_KEY.format(name))
+    # A WRONGTYPE-corrupted queue key counts as empty here; the redis-keys check reports it.
+    waiting = {
+        name: count if isinstance(count, int) else 0
+        for name, count in zip(queues.ALL, pipe.execute(raise_on_error=False), strict=True)
+    }
     findings = []
     for name in queues.ALL:
+        purpose = next((purpose for purpose, names in queues.PURPOSES.items() if name in names), None)
+        start = f"`python manage.py rqworker --purpose {purpose}`" if purpose else "`python manage.py rqworker`"
         if listening.get(name):
             findings.append(
                 Finding(
                     f"workers:{name}",
                     OK,
-                    f"Queue {name!r}: {len(listening[name])} live worker(s) ({', '.join(sorted(listening[name]))}).",
+                    f"Queue {name!r}: {len(listening[name])} live worker(s) ({', '.join(sorted(listening[name]))}), "
+                    f"{waiting[name]} job(s) waiting.",
+                    data=data,
+                )
+            )
+        elif waiting[name]:
+            findings.append(
+                Finding(
+                    f"workers:{name}",
+                    FAIL,
+                    f"No live worker listens on queue {name!r} and {waiting[name]} job(s) wait on it: "
+                    "they wait until one starts.",
+                    f"Start one: {start} (or `python manage.py rqworker`, which listens on every project queue).",
                     data=data,
                 )
             )
@@ -102,9 +127,9 @@ def check_workers() -> list[Finding]:
             findings.append(
                 Finding(
                     f"workers:{name}",
-                    FAIL,
-                    f"No live worker listens on queue {name!r}: its jobs wait forever.",
-                    "Start one: `python manage.py rqworker` (it listens on the project queues by default).",
+                    WARN,
+                    f"No live worker listens on queue {name!r} (no job waits on it yet).",
+                    f"Start one: {start} (or `python manage.py rqworker`, which listens on every project queue).",
                     data=data,
                 )
             )
@@ -116,7 +141,7 @@ def check_workers() -> list[Finding]:
                 WARN,
                 f"Workers listen on queue(s) nothing in Scribes enqueues to: {', '.join(foreign)}.",
                 "Start workers without queue arguments (`python manage.py rqworker`); "
-                f"project queues are {', '.join(queues.ALL)} (SCRIBES_QUEUE).",
+                f"project queues are {', '.join(queues.ALL)} (SCRIBES_QUEUE_PREFIX).",
                 data={"queues": {name: listening[name] for name in foreign}},
             )
         )
@@ -141,7 +166,7 @@ def check_scheduler() -> list[Finding]:
             "Start it: `python manage.py rqscheduler` (one per deployment).",
         )
     ]
-    scheduler = get_scheduler(name=queues.DEFAULT)
+    scheduler = get_scheduler(name=queues.SYSTEM)
     entries = list(scheduler.get_jobs())
     by_type: dict[str, list[str]] = {}
     for entry in entries:

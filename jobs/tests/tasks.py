@@ -5,9 +5,10 @@ import signal
 import time
 
 from jobs.runner import tracked_task
+from scribes import queues
 
 
-@tracked_task("test_progress")
+@tracked_task("test_progress", queue=queues.SYSTEM)
 def progress_task(ctx, *, steps: int = 4, pause: float = 0.0):
     for done in range(1, steps + 1):
         if pause:
@@ -16,38 +17,38 @@ def progress_task(ctx, *, steps: int = 4, pause: float = 0.0):
     return {"steps": steps}
 
 
-@tracked_task("test_fail")
+@tracked_task("test_fail", queue=queues.SYSTEM)
 def failing_task(ctx, *, message: str = "boom"):
     raise ValueError(message)
 
 
-@tracked_task("test_log")
+@tracked_task("test_log", queue=queues.SYSTEM)
 def log_task(job):
     job.log.info("looked at %d notes", 3)
     job.log.warning("note %s had no text", 7)
     return {"ok": True}
 
 
-@tracked_task("test_log_then_fail")
+@tracked_task("test_log_then_fail", queue=queues.SYSTEM)
 def log_then_fail_task(job, *, lines: int = 3, width: int = 10):
     for index in range(lines):
         job.log.info("step %d %s", index, "x" * width)
     raise ValueError(f"gave up after {lines} steps")
 
 
-@tracked_task("test_sleep", timeout=1)
+@tracked_task("test_sleep", queue=queues.SYSTEM, timeout=1)
 def sleeping_task(ctx, *, seconds: float = 10):
     time.sleep(seconds)
     return {"slept": seconds}
 
 
-@tracked_task("test_suicide")
+@tracked_task("test_suicide", queue=queues.SYSTEM)
 def suicide_task(ctx):
     # What the OOM killer does to a work-horse.
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-@tracked_task("test_flaky", max_retries=1)
+@tracked_task("test_flaky", queue=queues.SYSTEM, max_retries=1)
 def flaky_task(ctx, *, marker: str):
     # Fails on the first attempt, succeeds on the retry.
     if not os.path.exists(marker):
@@ -57,7 +58,7 @@ def flaky_task(ctx, *, marker: str):
     return {"attempt": "second"}
 
 
-@tracked_task("test_wait")
+@tracked_task("test_wait", queue=queues.SYSTEM)
 def waiting_task(ctx, *, started: str, release: str, limit: float = 60):
     # Runs until the test creates `release` (or `limit` s pass); writes the
     # work-horse's pid to `started` so a test can kill it.
@@ -72,7 +73,7 @@ def waiting_task(ctx, *, started: str, release: str, limit: float = 60):
     return {"released": True}
 
 
-@tracked_task("test_db_free")
+@tracked_task("test_db_free", queue=queues.SYSTEM)
 def db_free_task(ctx, *, size: int = 0):
     # Touches no database itself; reports whether its process holds a connection
     # (the runner's claim opens one), and pads the result to `size` characters.
@@ -82,7 +83,15 @@ def db_free_task(ctx, *, size: int = 0):
     return {"horse_connected": connections["default"].connection is not None, "pad": "x" * size}
 
 
-@tracked_task("test_unstorable")
+@tracked_task("test_unstorable", queue=queues.SYSTEM)
 def unstorable_task(ctx):
     # A result JSON cannot hold: the job must fail, not end with a running row.
     return {"ids": {1, 2}}
+
+
+@tracked_task("test_modules", queue=queues.SYSTEM)
+def modules_task(ctx):
+    """Reports what the worker process running it has imported (the system worker must not have torch)."""
+    import sys
+
+    return {"torch": "torch" in sys.modules, "sentence_transformers": "sentence_transformers" in sys.modules}

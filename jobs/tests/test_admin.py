@@ -17,9 +17,7 @@ CHANGELIST = "admin:jobs_backgroundjob_changelist"
 
 
 def _job(user, status, **extra):
-    row = BackgroundJob.objects.create(
-        job_type="test_progress", user=user, queue=queues.DEFAULT, status=status, **extra
-    )
+    row = BackgroundJob.objects.create(job_type="test_progress", user=user, queue=queues.SYSTEM, status=status, **extra)
     row.rq_job_id = str(row.job_id)
     row.save(update_fields=["rq_job_id"])
     return row
@@ -69,7 +67,7 @@ def test_detail_page_shows_rq_state_beside_row_and_the_mismatch(admin_client, us
     html = admin_client.get(reverse("admin:jobs_backgroundjob_change", args=[row.pk])).content.decode()
     assert "Mismatch: The row is active but its RQ job is missing from Redis." in html
 
-    django_rq.get_queue(queues.DEFAULT).enqueue_call(func="jobs.tests.tasks.progress_task", job_id=row.rq_job_id)
+    django_rq.get_queue(queues.SYSTEM).enqueue_call(func="jobs.tests.tasks.progress_task", job_id=row.rq_job_id)
     html = admin_client.get(reverse("admin:jobs_backgroundjob_change", args=[row.pk])).content.decode()
     assert "Row (database)" in html and f"RQ job {row.rq_job_id} (Redis)" in html
     assert "Mismatch: The row is running but RQ says queued." in html
@@ -158,7 +156,7 @@ def test_metrics_need_token_or_staff_and_cover_jobs_and_queues(client, admin_cli
     settings.METRICS_TOKEN = "scrape-me"
     _job(user, JobStatus.FAILED, completed_at=timezone.now())
     BackgroundJob.objects.create(
-        job_type=RECONCILE_JOB_TYPE, queue=queues.DEFAULT, status=JobStatus.COMPLETED,
+        job_type=RECONCILE_JOB_TYPE, queue=queues.SYSTEM, status=JobStatus.COMPLETED,
         completed_at=timezone.now(), result_data={"repaired": 2, "by_action": {}},
     )  # fmt: skip
     assert client.get("/metrics").status_code == 401
@@ -169,7 +167,7 @@ def test_metrics_need_token_or_staff_and_cover_jobs_and_queues(client, admin_cli
     assert 'scribes_jobs{job_type="test_progress",status="failed"} 1.0' in text
     assert 'scribes_jobs_failed_24h{job_type="test_progress"} 1.0' in text
     assert f'scribes_periodic_last_result{{job_type="{RECONCILE_JOB_TYPE}",key="repaired"}} 2.0' in text
-    assert f'rq_jobs{{queue="{queues.DEFAULT}",status="queued"}}' in text  # django-rq's collector
+    assert f'rq_jobs{{queue="{queues.SYSTEM}",status="queued"}}' in text  # django-rq's collector
     assert admin_client.get("/metrics").status_code == 200
 
 
@@ -184,7 +182,7 @@ def test_health_reports_scheduler_and_workers_per_queue(api_client, redis_conn):
 
     worker = get_worker(*queues.ALL)
     worker.register_birth()
-    scheduler = get_scheduler(name=queues.DEFAULT)
+    scheduler = get_scheduler(name=queues.SYSTEM)
     scheduler.name = SCHEDULER_NAME
     scheduler.register_birth()
     try:
@@ -193,7 +191,7 @@ def test_health_reports_scheduler_and_workers_per_queue(api_client, redis_conn):
         worker.register_death()
         scheduler.register_death()
     assert body["status"] == "ok", body
-    assert body["scheduler"] == "ok" and body["workers_by_queue"] == {queues.DEFAULT: 1}
+    assert body["scheduler"] == "ok" and body["workers_by_queue"] == {name: 1 for name in queues.ALL}
     assert api_client.get("/health").json()["scheduler"] == "not running"  # death recorded
 
 
@@ -211,7 +209,7 @@ def test_job_list_reads_no_distinct_values_and_estimates_a_big_tables_total(
     with CaptureQueriesContext(connection) as captured:
         html = admin_client.get(reverse(CHANGELIST)).content.decode()
     assert not [query for query in captured if "DISTINCT" in query["sql"]]
-    assert "?job_type=regenerate_embeddings" in html and f"?queue={queues.DEFAULT}" in html
+    assert "?job_type=regenerate_embeddings" in html and f"?queue={queues.SYSTEM}" in html
     assert admin_client.get(reverse(CHANGELIST), {"job_type": "reminder_sweep"}).context["cl"].result_count == 1
 
     if connection.vendor == "postgresql":

@@ -40,13 +40,13 @@ def test_admin_marks_a_stuck_job_failed_in_chromium(live_server, django_user_mod
     django_user_model.objects.create_superuser("ops", "ops@example.com", "ops-pass-123")
     stuck = BackgroundJob.objects.create(
         job_type="test_progress",
-        queue=queues.DEFAULT,
+        queue=queues.SYSTEM,
         status=JobStatus.RUNNING,
         started_at=timezone.now() - timedelta(hours=2),
         attempts=1,
     )
     BackgroundJob.objects.filter(pk=stuck.pk).update(rq_job_id=str(stuck.job_id))
-    done = BackgroundJob.objects.create(job_type="test_progress", queue=queues.DEFAULT, status=JobStatus.COMPLETED)
+    done = BackgroundJob.objects.create(job_type="test_progress", queue=queues.SYSTEM, status=JobStatus.COMPLETED)
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as playwright:
@@ -110,7 +110,7 @@ def test_dashboard_pause_resume_and_a_failed_jobs_traceback_in_chromium(
     job_stats_roll_up()
     failed = BackgroundJob.objects.create(
         job_type="semantic_regenerate",
-        queue=queues.DEFAULT,
+        queue=queues.SYSTEM,
         status=JobStatus.FAILED,
         error_message="ValueError: the embedding of note 7 is not finite",
         error_traceback='Traceback (most recent call last):\n  File "semantic/services.py", line 120, in regenerate\n'
@@ -134,18 +134,18 @@ def test_dashboard_pause_resume_and_a_failed_jobs_traceback_in_chromium(
             assert page.locator("#by-type tbody tr").count() == 1
             page.screenshot(path=str(ARTIFACTS / "console-dashboard.png"), full_page=True)
 
-            queue_row = page.locator(f"#queue-{queues.DEFAULT}")
+            queue_row = page.locator(f"#queue-{queues.SYSTEM}")
             queue_row.locator("input[name=reason]").fill("database maintenance")
             queue_row.locator("input[type=submit][value=Pause]").click()
             page.wait_for_selector(".messagelist")
-            assert f"Queue {queues.DEFAULT} paused" in page.locator(".messagelist").inner_text()
-            assert "database maintenance" in page.locator(f"#queue-{queues.DEFAULT}").inner_text()
+            assert f"Queue {queues.SYSTEM} paused" in page.locator(".messagelist").inner_text()
+            assert "database maintenance" in page.locator(f"#queue-{queues.SYSTEM}").inner_text()
             page.screenshot(path=str(ARTIFACTS / "console-queue-paused.png"), full_page=True)
-            assert paused_queues()[queues.DEFAULT]["by"] == "ops"
+            assert paused_queues()[queues.SYSTEM]["by"] == "ops"
 
-            page.locator(f"#queue-{queues.DEFAULT} input[type=submit][value=Resume]").click()
+            page.locator(f"#queue-{queues.SYSTEM} input[type=submit][value=Resume]").click()
             page.wait_for_selector(".messagelist")
-            assert f"Queue {queues.DEFAULT} resumed." in page.locator(".messagelist").inner_text()
+            assert f"Queue {queues.SYSTEM} resumed." in page.locator(".messagelist").inner_text()
             assert paused_queues() == {}
 
             page.goto(f"{live_server.url}/admin/jobs/backgroundjob/{failed.pk}/change/")

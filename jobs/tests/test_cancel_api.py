@@ -24,7 +24,7 @@ def test_a_cancelled_queued_job_never_runs(redis_conn, user, auth_client):
     response = _cancel(auth_client, job.job_id)
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert Job.fetch(job.rq_job_id, connection=redis_conn).get_status() == "canceled"
-    assert django_rq.get_queue(queues.DEFAULT).count == 0
+    assert django_rq.get_queue(queues.SYSTEM).count == 0
 
     work_burst()
     row = BackgroundJob.objects.get(pk=job.pk)
@@ -65,7 +65,7 @@ def test_a_task_stops_at_its_next_progress_write_once_cancelled(redis_conn, user
 
     settings.JOBS_PROGRESS_INTERVAL_MS = 0
     row = BackgroundJob.objects.create(
-        job_type="test_progress", user=user, queue=queues.DEFAULT, status=JobStatus.RUNNING
+        job_type="test_progress", user=user, queue=queues.SYSTEM, status=JobStatus.RUNNING
     )
     context = runner.JobContext(row)
     context.progress(1, 10)

@@ -1,5 +1,7 @@
 """Each jobs.E0xx check fires on the misconfiguration it names, and only then."""
 
+import pytest
+
 from jobs import checks
 from jobs.registry import _REGISTRY
 from jobs.runner import tracked_task
@@ -34,11 +36,46 @@ def test_task_on_unknown_queue_is_e001():
         _REGISTRY.pop("test_wrong_queue", None)
 
 
+def test_task_on_a_configured_but_foreign_queue_is_e001(settings):
+    settings.RQ_QUEUES = {**settings.RQ_QUEUES, "other": {"URL": "redis://localhost:6379/0"}}
+    try:
+
+        @tracked_task("test_foreign_queue", queue="other")
+        def foreign(job):
+            return None
+
+        errors = checks.check_task_queues(None)
+        assert ids(errors) == ["jobs.E001"]
+        assert "is not a project queue" in errors[0].msg and queues.SEMANTIC in errors[0].hint
+    finally:
+        _REGISTRY.pop("test_foreign_queue", None)
+
+
+@pytest.mark.parametrize(
+    ("command", "options"), [("rqworker", {"burst": True}), ("rqscheduler", {"register_only": True})]
+)
+def test_a_task_on_an_unknown_queue_stops_the_processes_at_startup(command, options):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    try:
+
+        @tracked_task("test_wrong_queue", queue="arq:queue")
+        def wrong(job):
+            return None
+
+        with pytest.raises(SystemCheckError, match="jobs.E001") as raised:
+            call_command(command, skip_checks=False, **options)
+        assert "HINT: Declare the task's queue from scribes.queues" in str(raised.value)
+    finally:
+        _REGISTRY.pop("test_wrong_queue", None)
+
+
 def test_rq_queues_without_project_queue_is_e002(settings):
     settings.RQ_QUEUES = {"default": {"URL": "redis://localhost:6379/0"}}
     errors = checks.check_project_queues_configured(None)
     assert ids(errors) == ["jobs.E002"]
-    assert queues.DEFAULT in errors[0].msg
+    assert queues.SYSTEM in errors[0].msg
 
 
 def test_missing_redis_settings_is_e003(settings):

@@ -3,6 +3,7 @@
 import json
 from datetime import timedelta
 
+import django_rq
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -37,7 +38,7 @@ def live_scheduler(redis_conn):
 
     from jobs.schedules import SCHEDULER_NAME, register_periodic_jobs
 
-    scheduler = get_scheduler(name=queues.DEFAULT)
+    scheduler = get_scheduler(name=queues.SYSTEM)
     register_periodic_jobs(scheduler)
     scheduler.name = SCHEDULER_NAME  # as `manage.py rqscheduler` runs it
     scheduler.register_birth()
@@ -49,16 +50,20 @@ def test_doctor_all_ok_with_worker_and_scheduler(live_worker, live_scheduler, ca
     call_command("doctor")
     out = capsys.readouterr().out
     assert "FAIL" not in out
-    for name in ("redis", "database", f"workers:{queues.DEFAULT}", "scheduler", "periodic:jobs_reconcile"):
+    for name in ("redis", "database", f"workers:{queues.SYSTEM}", "scheduler", "periodic:jobs_reconcile"):
         assert f"OK   {name}:" in out
 
 
 def test_doctor_without_worker_or_scheduler_fails_with_fixes(redis_conn, capsys):
+    # Jobs wait on the system queue and nobody serves it: FAIL; the idle model queue: WARN.
+    django_rq.get_queue(queues.SYSTEM).enqueue_call(func="jobs.tests.tasks.progress_task")
     with pytest.raises(CommandError, match="check\\(s\\) failed"):
         call_command("doctor")
     out = capsys.readouterr().out
-    assert f"FAIL workers:{queues.DEFAULT}: No live worker" in out
-    assert "fix: Start one: `python manage.py rqworker`" in out
+    assert f"FAIL workers:{queues.SYSTEM}: No live worker listens on queue '{queues.SYSTEM}' and 1 job(s) wait" in out
+    assert "fix: Start one: `python manage.py rqworker --purpose system`" in out
+    assert f"WARN workers:{queues.SEMANTIC}: No live worker listens on queue '{queues.SEMANTIC}' (no job waits" in out
+    assert "fix: Start one: `python manage.py rqworker --purpose semantic`" in out
     assert "FAIL scheduler:" in out and "python manage.py rqscheduler" in out
 
 
@@ -72,17 +77,18 @@ def test_doctor_exit_code_and_json(redis_conn, subprocess_env, manage_py):
     findings = json.loads(result.stdout)
     levels = {finding["name"]: finding["level"] for finding in findings}
     assert levels["redis"] == OK and levels["database"] == OK
-    assert levels[f"workers:{queues.DEFAULT}"] == FAIL
+    assert levels[f"workers:{queues.SYSTEM}"] == WARN  # nothing waits on it
+    assert levels["scheduler"] == FAIL
     assert all(finding["fix"] for finding in findings if finding["level"] == FAIL)
 
 
 def test_doctor_detects_wrongtype_corruption_without_flushing(live_worker, live_scheduler, redis_conn):
     # What raw list operations against RQ's keys did in the old service.
-    redis_conn.set(f"rq:queue:{queues.DEFAULT}", "not a list")
+    redis_conn.set(f"rq:queue:{queues.SYSTEM}", "not a list")
     redis_conn.set("unrelated:key", "kept")
     finding = _findings()["redis-keys"]
     assert finding.level == FAIL
-    assert f"rq:queue:{queues.DEFAULT} is a string (RQ expects a list)" in finding.message
+    assert f"rq:queue:{queues.SYSTEM} is a string (RQ expects a list)" in finding.message
     assert "reset_queues --yes" in finding.fix
     assert redis_conn.get("unrelated:key") == b"kept"
 
@@ -112,15 +118,15 @@ def test_doctor_reports_failures_averages_and_lost_jobs(redis_conn, user, settin
     settings.JOBS_RECONCILE_GRACE = 0
     now = timezone.now()
     BackgroundJob.objects.create(
-        job_type="test_fail", user=user, queue=queues.DEFAULT, status=JobStatus.FAILED,
+        job_type="test_fail", user=user, queue=queues.SYSTEM, status=JobStatus.FAILED,
         error_message="ValueError: disk on fire", completed_at=now,
     )  # fmt: skip
     BackgroundJob.objects.create(
-        job_type="test_progress", user=user, queue=queues.DEFAULT, status=JobStatus.COMPLETED,
+        job_type="test_progress", user=user, queue=queues.SYSTEM, status=JobStatus.COMPLETED,
         started_at=now - timedelta(seconds=4), completed_at=now,
     )  # fmt: skip
     lost = BackgroundJob.objects.create(
-        job_type="test_progress", user=user, queue=queues.DEFAULT, status=JobStatus.RUNNING,
+        job_type="test_progress", user=user, queue=queues.SYSTEM, status=JobStatus.RUNNING,
         started_at=now, rq_job_id="gone",
     )  # fmt: skip
     findings = _findings()
@@ -164,8 +170,8 @@ def test_reset_queues_without_yes_changes_nothing(redis_conn, user, django_captu
         job = background_job_start(job_type="test_progress", user=user)
     call_command("reset_queues")
     out = capsys.readouterr().out
-    assert "Nothing changed" in out and f"rq:queue:{queues.DEFAULT}" in out
-    assert redis_conn.llen(f"rq:queue:{queues.DEFAULT}") == 1
+    assert "Nothing changed" in out and f"rq:queue:{queues.SYSTEM}" in out
+    assert redis_conn.llen(f"rq:queue:{queues.SYSTEM}") == 1
     assert BackgroundJob.objects.get(pk=job.pk).status == JobStatus.QUEUED
 
 
@@ -176,7 +182,7 @@ def test_reset_queues_yes_clears_only_project_keys_and_fails_rows(
 
     with django_capture_on_commit_callbacks(execute=True):
         job = background_job_start(job_type="test_progress", user=user)
-    redis_conn.set(f"rq:failed:{queues.DEFAULT}", "corrupt")  # WRONGTYPE-corrupted registry
+    redis_conn.set(f"rq:failed:{queues.SYSTEM}", "corrupt")  # WRONGTYPE-corrupted registry
     other = Queue("other-project", connection=redis_conn)
     foreign = other.enqueue_call(func="jobs.tests.tasks.progress_task")
     redis_conn.set("unrelated:key", "kept")
@@ -184,7 +190,7 @@ def test_reset_queues_yes_clears_only_project_keys_and_fails_rows(
     call_command("reset_queues", "--yes")
     assert "marked 1 queued/running job(s) failed" in capsys.readouterr().out
 
-    assert not redis_conn.exists(f"rq:queue:{queues.DEFAULT}", f"rq:failed:{queues.DEFAULT}", f"rq:job:{job.job_id}")
+    assert not redis_conn.exists(f"rq:queue:{queues.SYSTEM}", f"rq:failed:{queues.SYSTEM}", f"rq:job:{job.job_id}")
     assert redis_conn.exists("unrelated:key", "rq:queue:other-project", f"rq:job:{foreign.id}") == 3
     assert redis_conn.exists(live_worker.key)  # live worker registration kept
     assert live_scheduler.get_jobs()  # periodic entries kept
@@ -197,11 +203,11 @@ def test_reset_queues_yes_clears_only_project_keys_and_fails_rows(
 def test_fail_stuck_jobs_older_than_and_dry_run(user, capsys):
     now = timezone.now()
     old = BackgroundJob.objects.create(
-        job_type="test_progress", user=user, queue=queues.DEFAULT, status=JobStatus.RUNNING,
+        job_type="test_progress", user=user, queue=queues.SYSTEM, status=JobStatus.RUNNING,
         started_at=now - timedelta(minutes=90),
     )  # fmt: skip
     recent = BackgroundJob.objects.create(
-        job_type="test_progress", user=user, queue=queues.DEFAULT, status=JobStatus.RUNNING,
+        job_type="test_progress", user=user, queue=queues.SYSTEM, status=JobStatus.RUNNING,
         started_at=now - timedelta(minutes=10),
     )  # fmt: skip
 

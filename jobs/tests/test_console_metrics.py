@@ -23,16 +23,16 @@ def test_outcome_counters_and_time_histograms_grow_once_per_job(admin_client, re
     _finished(1, minutes_ago=60, status="failed")
     job_stats_roll_up()
     # prometheus_client sorts labels by name
-    labels = f'job_type="semantic_regenerate",queue="{queues.DEFAULT}"'
-    outcome = 'job_type="semantic_regenerate",outcome="{}",queue="' + queues.DEFAULT + '"'
+    labels = f'job_type="semantic_regenerate",queue="{queues.SYSTEM}"'
+    outcome = 'job_type="semantic_regenerate",outcome="{}",queue="' + queues.SYSTEM + '"'
     text = _metrics(admin_client)
     assert "scribes_job_outcomes_total{" + outcome.format("completed") + "} 3.0" in text
     assert "scribes_job_outcomes_total{" + outcome.format("failed") + "} 1.0" in text
     assert (
-        f'scribes_job_run_seconds_bucket{{job_type="semantic_regenerate",le="10",queue="{queues.DEFAULT}"}} 4.0' in text
+        f'scribes_job_run_seconds_bucket{{job_type="semantic_regenerate",le="10",queue="{queues.SYSTEM}"}} 4.0' in text
     )
     assert (
-        f'scribes_job_run_seconds_bucket{{job_type="semantic_regenerate",le="5",queue="{queues.DEFAULT}"}} 0.0' in text
+        f'scribes_job_run_seconds_bucket{{job_type="semantic_regenerate",le="5",queue="{queues.SYSTEM}"}} 0.0' in text
     )
     assert f"scribes_job_queue_wait_seconds_count{{{labels}}} 4.0" in text
     assert f"scribes_job_run_seconds_sum{{{labels}}} 34.0" in text  # 3 × 8 s + 10 s

@@ -24,7 +24,7 @@ def _finished(n, *, minutes_ago, status=JobStatus.COMPLETED, job_type="semantic_
         BackgroundJob(
             job_type=job_type,
             rq_job_id=f"r{index}",
-            queue=queues.DEFAULT,
+            queue=queues.SYSTEM,
             status=status,
             started_at=done - timedelta(seconds=run),
             completed_at=done,
@@ -105,7 +105,7 @@ def test_dashboard_query_count_does_not_depend_on_the_number_of_rows(
         _finished(20, minutes_ago=minutes)
         _finished(5, minutes_ago=minutes, status=JobStatus.FAILED, job_type="reminder_sweep")
     BackgroundJob.objects.bulk_create(
-        [BackgroundJob(job_type="semantic_regenerate", rq_job_id="q", queue=queues.DEFAULT) for _ in range(30)]
+        [BackgroundJob(job_type="semantic_regenerate", rq_job_id="q", queue=queues.SYSTEM) for _ in range(30)]
     )
     job_stats_roll_up()
     _finished(7, minutes_ago=0.2)  # a tail since the last pass
@@ -116,14 +116,14 @@ def test_dashboard_query_count_does_not_depend_on_the_number_of_rows(
 def test_dashboard_is_linked_from_the_index_and_shows_live_counts_and_charts(admin_client, redis_conn):
     _finished(3, minutes_ago=10)
     _finished(1, minutes_ago=10, status=JobStatus.FAILED)
-    BackgroundJob.objects.create(job_type="semantic_regenerate", rq_job_id="x", queue=queues.DEFAULT)
+    BackgroundJob.objects.create(job_type="semantic_regenerate", rq_job_id="x", queue=queues.SYSTEM)
     assert reverse(DASHBOARD) in admin_client.get(reverse("admin:index")).content.decode()
     html = admin_client.get(reverse(DASHBOARD), {"window": "1h"}).content.decode()
     assert 'http-equiv="refresh"' in html
     # three server-drawn charts, nothing fetched from elsewhere
     assert html.count('<svg class="console-chart"') == 3 and 'src="http' not in html
     assert "3 completed, 1 failed" in html
-    assert f'id="queue-{queues.DEFAULT}"' in html and "Pause" in html
+    assert f'id="queue-{queues.SYSTEM}"' in html and "Pause" in html
     # bad filter values are ignored, not a 500
     assert admin_client.get(reverse(DASHBOARD), {"window": "x", "queue": "<b>", "job_type": "?"}).status_code == 200
 
@@ -131,13 +131,13 @@ def test_dashboard_is_linked_from_the_index_and_shows_live_counts_and_charts(adm
 def test_pause_and_resume_from_the_dashboard_need_post_and_the_change_permission(
     admin_client, client, django_user_model, redis_conn
 ):
-    url = reverse("admin:jobs_jobdashboard_queue", args=[queues.DEFAULT, "pause"])
+    url = reverse("admin:jobs_jobdashboard_queue", args=[queues.SYSTEM, "pause"])
     assert admin_client.get(url).status_code == 405
     response = admin_client.post(url, {"reason": "deploy"}, follow=True)
     assert "paused" in response.content.decode()
-    assert paused_queues()[queues.DEFAULT]["reason"] == "deploy"
+    assert paused_queues()[queues.SYSTEM]["reason"] == "deploy"
     assert "console-paused" in admin_client.get(reverse(DASHBOARD)).content.decode()
-    admin_client.post(reverse("admin:jobs_jobdashboard_queue", args=[queues.DEFAULT, "resume"]))
+    admin_client.post(reverse("admin:jobs_jobdashboard_queue", args=[queues.SYSTEM, "resume"]))
     assert paused_queues() == {}
     assert list(OperatorAction.objects.values_list("action", flat=True).order_by("id")) == [
         "queue_pause",
@@ -153,7 +153,7 @@ def test_pause_and_resume_from_the_dashboard_need_post_and_the_change_permission
 def test_job_audit_events_are_listed_and_searchable(admin_client, admin_user):
     from jobs.models import BackgroundJobEvent
 
-    job = BackgroundJob.objects.create(job_type="semantic_regenerate", rq_job_id="e", queue=queues.DEFAULT)
+    job = BackgroundJob.objects.create(job_type="semantic_regenerate", rq_job_id="e", queue=queues.SYSTEM)
     BackgroundJobEvent.objects.create(
         job=job, actor=admin_user, source="admin", action="mark_failed", reason="stuck", status_before="running",
         status_after="failed",

@@ -32,6 +32,7 @@ from jobs.tests.utils import wait_for
 from notes.models import Note
 from reminders.models import Reminder, ReminderStatus
 from reminders.selectors import SCHEDULED_JOBS_KEY, SWEEP_JOB_TYPE
+from scribes import queues
 from scribes.localredis import ThrowawayRedis
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -120,11 +121,11 @@ def test_redis_restarted_empty_mid_run(own_redis, user, fast_reconciler, manage_
         busy, started, release = _waiting_job(user, tmp_path, f"busy-{trial}")
         wait_for(lambda: started.exists() and _status(busy) == JobStatus.RUNNING, what="busy job running")  # noqa: B023
         waiting = [background_job_start(job_type="test_progress", user=user, params={"steps": 2}) for _ in range(3)]
-        assert rq_connection().llen("rq:queue:scribes") == 3
+        assert rq_connection().llen(f"rq:queue:{queues.SYSTEM}") == 3
         all_jobs += [busy, *waiting]
 
         _restart_empty(own_redis)
-        assert not rq_connection().exists("rq:queue:scribes")  # the three waiting jobs are gone from Redis
+        assert not rq_connection().exists(f"rq:queue:{queues.SYSTEM}")  # the three waiting jobs are gone from Redis
         release.touch()
         wait_for(lambda: _status(busy) == JobStatus.COMPLETED, timeout=30, what="busy job to finish")  # noqa: B023
 

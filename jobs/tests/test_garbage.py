@@ -18,11 +18,11 @@ def _untracked(findings):
 
 
 def test_unknown_function_and_unreadable_payload_are_skipped_and_reported(redis_conn, user):
-    queue = django_rq.get_queue(queues.DEFAULT)
+    queue = django_rq.get_queue(queues.SYSTEM)
     queue.enqueue_call(func="scribes.no_such_module.vanished_task", job_id="garbage-unknown-function")
     queue.enqueue_call(func="jobs.tests.tasks.progress_task", job_id="garbage-bad-payload")
     redis_conn.hset("rq:job:garbage-bad-payload", "data", b"\x00not a pickle")
-    redis_conn.rpush(f"rq:queue:{queues.DEFAULT}", "garbage-id-without-a-job-hash")
+    redis_conn.rpush(f"rq:queue:{queues.SYSTEM}", "garbage-id-without-a-job-hash")
     good = background_job_start(job_type="test_progress", user=user)
     assert _untracked(check_queue_lengths()) == []
 

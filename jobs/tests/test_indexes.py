@@ -31,7 +31,7 @@ def one_of_each(user):
     long_ago = timezone.now() - timedelta(hours=1)
     rows = {}
     for status in JobStatus.values:
-        row = BackgroundJob.objects.create(job_type="test_progress", queue=queues.DEFAULT, user=user, status=status)
+        row = BackgroundJob.objects.create(job_type="test_progress", queue=queues.SYSTEM, user=user, status=status)
         BackgroundJob.objects.filter(pk=row.pk).update(
             created_at=long_ago,
             started_at=None if status == JobStatus.QUEUED else long_ago,

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _job(user, **extra):
-    fields = {"job_type": "test_progress", "queue": queues.DEFAULT, **extra}
+    fields = {"job_type": "test_progress", "queue": queues.SYSTEM, **extra}
     return BackgroundJob.objects.create(user=user, **fields)
 
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _job(user, **extra) -> BackgroundJob:
-    fields = {"job_type": "test_progress", "queue": queues.DEFAULT, "status": JobStatus.QUEUED, **extra}
+    fields = {"job_type": "test_progress", "queue": queues.SYSTEM, "status": JobStatus.QUEUED, **extra}
     return BackgroundJob.objects.create(user=user, **fields)
 
 

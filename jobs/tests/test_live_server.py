@@ -39,7 +39,7 @@ def _read_until(sock: socket.socket, marker: bytes) -> bytes:
 def test_100_open_streams_do_not_block_ordinary_requests(redis_conn, user, subprocess_env, tmp_path):
     token = Token.objects.create(user=user).key
     jobs = BackgroundJob.objects.bulk_create(
-        BackgroundJob(job_type="test_progress", user=user, queue=queues.DEFAULT, status=JobStatus.QUEUED)
+        BackgroundJob(job_type="test_progress", user=user, queue=queues.SYSTEM, status=JobStatus.QUEUED)
         for _ in range(STREAMS)
     )
     server = AsgiServer(

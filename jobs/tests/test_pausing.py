@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _worker(redis_conn):
     from jobs.worker import ScribesSimpleWorker
 
-    return ScribesSimpleWorker([queues.DEFAULT], connection=redis_conn)
+    return ScribesSimpleWorker([queues.SYSTEM], connection=redis_conn)
 
 
 def _finding(name):
@@ -24,14 +24,14 @@ def _finding(name):
 
 
 def test_paused_queue_keeps_its_jobs_until_resumed(redis_conn, admin_user):
-    queue_pause(name=queues.DEFAULT, by=admin_user, reason="database maintenance")
+    queue_pause(name=queues.SYSTEM, by=admin_user, reason="database maintenance")
     job = background_job_start(job_type="test_progress", params={"steps": 1})
     _worker(redis_conn).work(burst=True)
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED
-    assert redis_conn.llen(f"rq:queue:{queues.DEFAULT}") == 1
+    assert redis_conn.llen(f"rq:queue:{queues.SYSTEM}") == 1
 
-    assert queue_resume(name=queues.DEFAULT, by=admin_user) is True
+    assert queue_resume(name=queues.SYSTEM, by=admin_user) is True
     _worker(redis_conn).work(burst=True)
     job.refresh_from_db()
     assert job.status == JobStatus.COMPLETED
@@ -45,40 +45,40 @@ def test_a_job_popped_after_a_blocking_wait_on_a_paused_queue_is_put_back(redis_
     job = background_job_start(job_type="test_progress", params={"steps": 1})
     # As if the queue were paused while the worker was blocked in its dequeue.
     monkeypatch.setattr(pausing, "BLOCKED_DEQUEUE_SECONDS", -1.0)
-    calls = iter([set(), {queues.DEFAULT}, {queues.DEFAULT}])
+    calls = iter([set(), {queues.SYSTEM}, {queues.SYSTEM}])
     monkeypatch.setattr(type(worker), "paused_queue_names", lambda self: next(calls))
     assert worker.dequeue_job_and_maintain_ttl(None) is None
-    assert redis_conn.lrange(f"rq:queue:{queues.DEFAULT}", 0, -1) == [str(job.job_id).encode()]
-    assert redis_conn.llen(f"rq:queue:{queues.DEFAULT}:intermediate") == 0
+    assert redis_conn.lrange(f"rq:queue:{queues.SYSTEM}", 0, -1) == [str(job.job_id).encode()]
+    assert redis_conn.llen(f"rq:queue:{queues.SYSTEM}:intermediate") == 0
 
 
 def test_pause_and_resume_are_audited_reported_and_idempotent(redis_conn, admin_user, api_client):
     assert _finding("queues:paused").level == OK
-    assert queue_pause(name=queues.DEFAULT, by=admin_user, reason="incident 42") is True
-    assert queue_pause(name=queues.DEFAULT, by=admin_user) is False
-    assert paused_queues()[queues.DEFAULT]["reason"] == "incident 42"
+    assert queue_pause(name=queues.SYSTEM, by=admin_user, reason="incident 42") is True
+    assert queue_pause(name=queues.SYSTEM, by=admin_user) is False
+    assert paused_queues()[queues.SYSTEM]["reason"] == "incident 42"
 
     finding = _finding("queues:paused")
-    assert finding.level == WARN and queues.DEFAULT in finding.message and "incident 42" in finding.message
+    assert finding.level == WARN and queues.SYSTEM in finding.message and "incident 42" in finding.message
     body = api_client.get("/health").json()
-    assert body["paused_queues"] == [queues.DEFAULT]
+    assert body["paused_queues"] == [queues.SYSTEM]
     assert any("paused" in problem for problem in body["problems"])
 
-    assert queue_resume(name=queues.DEFAULT, by=admin_user) is True
-    assert queue_resume(name=queues.DEFAULT, by=admin_user) is False
+    assert queue_resume(name=queues.SYSTEM, by=admin_user) is True
+    assert queue_resume(name=queues.SYSTEM, by=admin_user) is False
     assert not redis_conn.exists(PAUSED_KEY)
     actions = list(OperatorAction.objects.order_by("at", "id").values_list("action", "target", "actor__username"))
     assert actions == [
-        ("queue_pause", f"queue:{queues.DEFAULT}", admin_user.username),
-        ("queue_resume", f"queue:{queues.DEFAULT}", admin_user.username),
+        ("queue_pause", f"queue:{queues.SYSTEM}", admin_user.username),
+        ("queue_resume", f"queue:{queues.SYSTEM}", admin_user.username),
     ]
 
 
 def test_queues_command_pauses_resumes_and_refuses_unknown_names(redis_conn, capsys):
-    call_command("queues", "pause", queues.DEFAULT, "--reason", "deploy")
+    call_command("queues", "pause", queues.SYSTEM, "--reason", "deploy")
     call_command("queues")
-    assert f"{queues.DEFAULT}: PAUSED" in capsys.readouterr().out
-    call_command("queues", "resume", queues.DEFAULT)
+    assert f"{queues.SYSTEM}: PAUSED" in capsys.readouterr().out
+    call_command("queues", "resume", queues.SYSTEM)
     assert paused_queues() == {}
     assert OperatorAction.objects.filter(source="command").count() == 2
     with pytest.raises(CommandError, match="Unknown queue"):
@@ -100,11 +100,11 @@ def test_a_worker_serves_its_other_queues_while_one_is_paused_and_keeps_their_or
 
     # Issue 18 adds queues; a second one here is a plain RQ queue.
     other = Queue("console-test-other", connection=redis_conn)
-    paused_job = Queue(queues.DEFAULT, connection=redis_conn).enqueue(noop)
+    paused_job = Queue(queues.SYSTEM, connection=redis_conn).enqueue(noop)
     open_job = other.enqueue(noop)
-    redis_conn.hset(PAUSED_KEY, queues.DEFAULT, "{}")
-    worker = ScribesSimpleWorker([queues.DEFAULT, other.name], connection=redis_conn)
+    redis_conn.hset(PAUSED_KEY, queues.SYSTEM, "{}")
+    worker = ScribesSimpleWorker([queues.SYSTEM, other.name], connection=redis_conn)
     worker.work(burst=True)
     assert open_job.get_status(refresh=True) == "finished"
     assert paused_job.get_status(refresh=True) == "queued"
-    assert [queue.name for queue in worker._ordered_queues] == [queues.DEFAULT, other.name]
+    assert [queue.name for queue in worker._ordered_queues] == [queues.SYSTEM, other.name]

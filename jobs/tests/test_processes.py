@@ -139,10 +139,10 @@ def test_reconciler_runs_as_the_periodic_task_through_a_worker(redis_conn, user,
     from scribes import queues
 
     lost = BackgroundJob.objects.create(
-        job_type="test_progress", user=user, queue=queues.DEFAULT, status=JobStatus.RUNNING, rq_job_id="gone"
+        job_type="test_progress", user=user, queue=queues.SYSTEM, status=JobStatus.RUNNING, rq_job_id="gone"
     )
     # What rq-scheduler enqueues each minute: the entry point without a row id.
-    django_rq.get_queue(queues.DEFAULT).enqueue_call(
+    django_rq.get_queue(queues.SYSTEM).enqueue_call(
         func=reconcile_jobs, job_id=f"{SCHEDULE_ID_PREFIX}{RECONCILE_JOB_TYPE}", meta={"periodic": True}
     )
     work_burst()

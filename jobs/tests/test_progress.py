@@ -27,7 +27,7 @@ def clock(monkeypatch):
 
 def _running(user) -> BackgroundJob:
     return BackgroundJob.objects.create(
-        job_type="test_progress", user=user, queue=queues.DEFAULT, status=JobStatus.RUNNING
+        job_type="test_progress", user=user, queue=queues.SYSTEM, status=JobStatus.RUNNING
     )
 
 

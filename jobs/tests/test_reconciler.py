@@ -43,7 +43,7 @@ def _row(user, *, status=JobStatus.RUNNING, job_type="test_progress", attempts=1
     row = BackgroundJob.objects.create(
         job_type=job_type,
         user=user,
-        queue=queues.DEFAULT,
+        queue=queues.SYSTEM,
         status=status,
         attempts=attempts,
         started_at=timezone.now() if status == JobStatus.RUNNING else None,
@@ -56,7 +56,7 @@ def _row(user, *, status=JobStatus.RUNNING, job_type="test_progress", attempts=1
 
 
 def _rq_job(connection, row, *, status="started", worker="w1", timeout=None):
-    queue = django_rq.get_queue(queues.DEFAULT)
+    queue = django_rq.get_queue(queues.SYSTEM)
     job = queue.enqueue_call(
         func="jobs.tests.tasks.progress_task",
         kwargs={"background_job_id": str(row.job_id)},
@@ -65,7 +65,7 @@ def _rq_job(connection, row, *, status="started", worker="w1", timeout=None):
         timeout=timeout,
     )
     if status != "queued":
-        connection.lrem(f"rq:queue:{queues.DEFAULT}", 0, job.id)
+        connection.lrem(f"rq:queue:{queues.SYSTEM}", 0, job.id)
         connection.hset(job.key, mapping={"status": status, "worker_name": worker or ""})
     return job
 
@@ -250,7 +250,7 @@ def test_reconciler_task_is_registered_as_a_periodic_job_once(redis_conn, settin
     from jobs.schedules import register_periodic_jobs
 
     settings.JOBS_RECONCILE_CRON = "*/2 * * * *"
-    scheduler = get_scheduler(name=queues.DEFAULT)
+    scheduler = get_scheduler(name=queues.SYSTEM)
     for _ in range(3):
         register_periodic_jobs(scheduler)
     entries = [job for job in scheduler.get_jobs() if job.meta.get("job_type") == "jobs_reconcile"]
@@ -280,7 +280,7 @@ def test_reconciler_pass_prunes_old_completed_periodic_rows_only(redis_conn, use
     def periodic(status, completed_at, **extra):
         return BackgroundJob.objects.create(
             job_type="jobs_reconcile",
-            queue=queues.DEFAULT,
+            queue=queues.SYSTEM,
             rq_job_id=f"{SCHEDULE_ID_PREFIX}jobs_reconcile",
             status=status,
             completed_at=completed_at,

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_worker_quarantines_a_wrong_typed_queue_key_and_keeps_serving(redis_conn, user):
-    queue_key = f"rq:queue:{queues.DEFAULT}"
+    queue_key = f"rq:queue:{queues.SYSTEM}"
     redis_conn.set(queue_key, "raw SET by a script")  # what raw key operations did
 
     assert check_redis_key_types().level == "FAIL"
@@ -38,7 +38,7 @@ def test_worker_quarantines_a_wrong_typed_queue_key_and_keeps_serving(redis_conn
 def test_plain_rq_worker_stops_on_the_same_corruption(redis_conn, user):
     from rq import Worker
 
-    redis_conn.set(f"rq:queue:{queues.DEFAULT}", "corrupt")
+    redis_conn.set(f"rq:queue:{queues.SYSTEM}", "corrupt")
     worker = get_worker(*queues.ALL, worker_class=Worker)
     assert worker.work(burst=True, with_scheduler=False) is False
     assert not list(redis_conn.scan_iter(match=rqkeys.QUARANTINE_PREFIX + "*"))
@@ -49,14 +49,14 @@ def test_worker_registers_again_after_redis_lost_its_registration(redis_conn):
     worker.register_birth()
     redis_conn.flushdb()  # Redis restarted without persistence
     worker.heartbeat()
-    assert redis_conn.hget(worker.key, "queues") == queues.DEFAULT.encode()
+    assert redis_conn.hget(worker.key, "queues") == ",".join(queues.ALL).encode()
     assert redis_conn.sismember("rq:workers", worker.key)
-    assert redis_conn.sismember(f"rq:workers:{queues.DEFAULT}", worker.key)
+    assert redis_conn.sismember(f"rq:workers:{queues.SYSTEM}", worker.key)
     assert redis_conn.ttl(worker.key) > 0
 
 
 def test_scheduler_restores_its_key_and_periodic_entries_after_a_flush(redis_conn):
-    scheduler = get_scheduler(queues.DEFAULT, interval=5)
+    scheduler = get_scheduler(queues.SYSTEM, interval=5)
     assert isinstance(scheduler, ScribesScheduler)
     scheduler.register_birth()
     assert all_periodic_jobs(), "reminder sweep and reconciler are periodic"
@@ -84,7 +84,7 @@ def test_scheduler_retries_when_redis_is_unreachable(redis_conn, monkeypatch):
 
     monkeypatch.setattr(DjangoScheduler, "run", flaky_run)
     monkeypatch.setattr("jobs.schedules.time.sleep", lambda seconds: None)
-    scheduler = get_scheduler(queues.DEFAULT, interval=5)
+    scheduler = get_scheduler(queues.SYSTEM, interval=5)
     assert scheduler.run(burst=True) == "ran"
     assert len(calls) == 3
 
@@ -134,7 +134,7 @@ def test_re_registration_restores_the_running_jobs_record(redis_conn, user, left
 
     job = background_job_start(job_type="test_progress", user=user)
     rq_job = Job.fetch(job.rq_job_id, connection=redis_conn)
-    worker = get_worker(queues.DEFAULT, worker_class=ScribesWorker)
+    worker = get_worker(queues.SYSTEM, worker_class=ScribesWorker)
     worker.register_birth()
     worker.heartbeat()
     redis_conn.flushdb()

@@ -89,10 +89,10 @@ def test_unimportable_function_still_fails_the_row(redis_conn, user):
 
     from scribes import queues
 
-    row = BackgroundJob.objects.create(job_type="test_progress", queue=queues.DEFAULT, user=user)
+    row = BackgroundJob.objects.create(job_type="test_progress", queue=queues.SYSTEM, user=user)
     row.rq_job_id = str(row.job_id)
     row.save()
-    django_rq.get_queue(queues.DEFAULT).enqueue_call(
+    django_rq.get_queue(queues.SYSTEM).enqueue_call(
         func="jobs.tests.tasks.no_such_function",
         kwargs={"background_job_id": str(row.job_id)},
         job_id=row.rq_job_id,

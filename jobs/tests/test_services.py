@@ -15,19 +15,19 @@ pytestmark = pytest.mark.django_db
 def test_start_enqueues_only_after_commit(fake_redis, user, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         job = services.background_job_start(job_type="test_progress", user=user, params={"steps": 2})
-    assert fake_redis.llen(f"rq:queue:{queues.DEFAULT}") == 0
+    assert fake_redis.llen(f"rq:queue:{queues.SYSTEM}") == 0
     for callback in callbacks:
         callback()
-    assert fake_redis.llen(f"rq:queue:{queues.DEFAULT}") == 1
+    assert fake_redis.llen(f"rq:queue:{queues.SYSTEM}") == 1
     rq_job = Job.fetch(str(job.job_id), connection=fake_redis)
     assert rq_job.func_name == "jobs.tests.tasks.progress_task"
     assert rq_job.kwargs == {"background_job_id": str(job.job_id), "steps": 2}
-    assert rq_job.origin == queues.DEFAULT
+    assert rq_job.origin == queues.SYSTEM
     assert rq_job.meta["background_job_id"] == str(job.job_id)
     row = BackgroundJob.objects.get(pk=job.pk)
     assert (row.status, row.queue, row.rq_job_id) == (
         JobStatus.QUEUED,
-        queues.DEFAULT,
+        queues.SYSTEM,
         str(job.job_id),
     )
 
@@ -67,7 +67,7 @@ def _running_row(user, **extra):
     return BackgroundJob.objects.create(
         job_type="test_progress",
         user=user,
-        queue=queues.DEFAULT,
+        queue=queues.SYSTEM,
         status=JobStatus.RUNNING,
         **extra,
     )
@@ -104,7 +104,7 @@ def test_mark_failed_records_audit_and_skips_final_rows(user, django_capture_on_
     done = BackgroundJob.objects.create(
         job_type="test_progress",
         user=user,
-        queue=queues.DEFAULT,
+        queue=queues.SYSTEM,
         status=JobStatus.COMPLETED,
     )
     with django_capture_on_commit_callbacks(execute=False):

@@ -15,7 +15,7 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 def _row(status=JobStatus.QUEUED, **fields) -> BackgroundJob:
     return BackgroundJob.objects.create(
-        job_type="test_progress", queue=queues.DEFAULT, rq_job_id="rq-1", status=status, **fields
+        job_type="test_progress", queue=queues.SYSTEM, rq_job_id="rq-1", status=status, **fields
     )
 
 

@@ -43,3 +43,36 @@ def test_rqworker_refuses_unknown_queue(subprocess_env, manage_py):
     )
     assert result.returncode != 0
     assert "Unknown queue(s) arq:queue" in result.stderr
+
+
+def test_system_worker_never_imports_torch_even_with_the_real_model_configured(
+    redis_conn, user, subprocess_env, manage_py
+):
+    # The production embedder (minilm), not hashing: the system worker must skip its warm-up.
+    env = {**subprocess_env, "SEMANTIC_EMBEDDER": "minilm"}
+    job = background_job_start(job_type="test_modules", user=user)
+    result = subprocess.run(
+        [*manage_py, "rqworker", "--burst", "--purpose", "system"], env=env, capture_output=True, text=True, timeout=120
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert any(line.endswith(f"Queues: {queues.SYSTEM}") for line in output.splitlines()), output
+    assert f"Warm-up semantic: not loaded (this worker serves none of {queues.SEMANTIC})" in output
+    row = BackgroundJob.objects.get(pk=job.pk)
+    assert row.status == JobStatus.COMPLETED, output
+    assert row.result_data == {"torch": False, "sentence_transformers": False}
+
+
+def test_rqworker_purpose_semantic_listens_on_the_model_queue_only(subprocess_env, manage_py, redis_conn):
+    env = {**subprocess_env, "SEMANTIC_EMBEDDER": "hashing"}
+    result = subprocess.run(
+        [*manage_py, "rqworker", "--burst", "--purpose", "semantic"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert any(line.endswith(f"Queues: {queues.SEMANTIC}") for line in output.splitlines()), output
+    assert "Warm-up semantic: loaded before the first job" in output

@@ -17,12 +17,20 @@ from reminders.selectors import reminder_sweep_status
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fifteen_minute_sweep(request, settings):
+    # Most tests here use a 15-minute sweep to show the finding follows the
+    # configured interval; the default one (every minute) has its own test.
+    if "default_cron" not in request.keywords:
+        settings.REMINDER_SWEEP_CRON = "*/15 * * * *"
+
+
 def _register(redis_conn):
     from rq_scheduler import Scheduler
 
     from scribes import queues
 
-    register_periodic_jobs(Scheduler(queue_name=queues.DEFAULT, connection=redis_conn))
+    register_periodic_jobs(Scheduler(queue_name=queues.SYSTEM, connection=redis_conn))
 
 
 def _sweep_row(minutes_ago):
@@ -83,8 +91,22 @@ def test_paused_sweep_queue_is_a_warn_that_says_reminders_wait(redis_conn, make_
     _register(redis_conn)
     _sweep_row(minutes_ago=31)  # would be FAIL (two intervals) if the pause were not the reason
     make_due(1, ago=timedelta(minutes=20))
-    queue_pause(name=queues.DEFAULT, by=None, reason="maintenance", source="command")
+    queue_pause(name=queues.SYSTEM, by=None, reason="maintenance", source="command")
     finding = reminder_sweep_finding()
     assert finding.level == WARN, finding.message
     assert "paused" in finding.message and "reminders wait" in finding.message
-    assert f"queues resume {queues.DEFAULT}" in finding.fix
+    assert f"queues resume {queues.SYSTEM}" in finding.fix
+
+
+@pytest.mark.default_cron
+def test_with_the_default_minute_sweep_two_missed_minutes_are_overdue(redis_conn, make_due):
+    _register(redis_conn)
+    _sweep_row(minutes_ago=1)
+    assert reminder_sweep_status()["interval_seconds"] == 60
+    assert reminder_sweep_finding().level == OK
+    _sweep_row(minutes_ago=3).delete()
+    BackgroundJob.objects.filter(job_type="reminder_sweep").update(started_at=timezone.now() - timedelta(minutes=3))
+    make_due(1, ago=timedelta(minutes=2))
+    finding = reminder_sweep_finding()
+    assert finding.level == FAIL and "two intervals" in finding.message and "(1 min)" in finding.message
+    assert finding.data["late_reminders"] == 1

@@ -1,13 +1,17 @@
 """The sweep's guards on a real Redis: no overlap, one sweep per slot; and the command."""
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.utils import timezone
 
 from jobs.models import BackgroundJob, JobStatus
 from reminders import services
-from reminders.models import Reminder, ReminderStatus
+from reminders.models import Reminder, ReminderStatus, ReminderSweepSlot
+from reminders.selectors import reminder_sweep_has_work
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,9 +58,62 @@ def test_sweep_reminders_command_runs_now_and_records_a_row(redis_conn, make_due
     assert "0 due, 0 sent" in capsys.readouterr().out
 
 
-def test_sweep_reminders_command_says_when_another_sweep_runs(redis_conn):
+def test_sweep_reminders_command_says_when_another_sweep_runs(redis_conn, make_due):
+    make_due(1)  # with nothing due the command returns before it looks at the lock
     running = services._SweepLock()
     assert running.acquire()
     with pytest.raises(CommandError, match="another sweep is still running"):
         call_command("sweep_reminders")
     running.release()
+
+
+def test_a_tick_with_nothing_due_costs_one_query(redis_conn, make_due, user, note, django_assert_num_queries):
+    # A future reminder and one waiting out its retry backoff: neither is work now.
+    Reminder.objects.create(user=user, note=note, scheduled_at=timezone.now() + timedelta(minutes=5))
+    (backoff,) = make_due(1)
+    Reminder.objects.filter(pk=backoff.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+    slot = datetime(2030, 1, 31, 12, 15, tzinfo=UTC)
+    with django_assert_num_queries(1):
+        assert services.reminder_sweep_run(slot=slot) == {"due": 0, "sent": 0, "failed": 0, "retrying": 0}
+    assert not ReminderSweepSlot.objects.exists()  # no slot row for an empty tick
+    assert not redis_conn.exists(services.SWEEP_LOCK_KEY)
+    # Once it is due, the next tick finds it.
+    Reminder.objects.filter(pk=backoff.pk).update(next_attempt_at=timezone.now())
+    assert services.reminder_sweep_run(slot=slot)["sent"] == 1
+
+
+def test_an_abandoned_delivery_is_work_for_the_next_tick(make_due, settings):
+    (reminder,) = make_due(1)
+    long_ago = timezone.now() - timedelta(seconds=settings.REMINDER_CLAIM_LEASE_SECONDS + 60)
+    Reminder.objects.filter(pk=reminder.pk).update(
+        delivery_started_at=long_ago, next_attempt_at=timezone.now() + timedelta(hours=1)
+    )
+    assert reminder_sweep_has_work(now=timezone.now())
+
+
+def test_taking_a_slot_prunes_old_slots(redis_conn, make_due):
+    slot = datetime(2030, 1, 31, 12, 15, tzinfo=UTC)
+    ReminderSweepSlot.objects.create(slot=slot - services.SLOT_RETENTION - timedelta(minutes=1))
+    kept = ReminderSweepSlot.objects.create(slot=slot - timedelta(hours=1))
+    make_due(1)
+    assert services.reminder_sweep_run(slot=slot)["sent"] == 1
+    assert set(ReminderSweepSlot.objects.values_list("slot", flat=True)) == {kept.slot, slot}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="query plans are PostgreSQL's (production)")
+def test_the_empty_tick_query_reads_the_due_index():
+    sql_holder = []
+
+    def capture(execute, sql, params, many, context):
+        sql_holder.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        reminder_sweep_has_work(now=timezone.now())
+    ((sql, params),) = sql_holder
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        (plan,) = cursor.fetchone()
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    assert "reminder_due_pending_idx" in json.dumps(plan)

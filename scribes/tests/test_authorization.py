@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 def alice_objects(user):
     note = Note.objects.create(user=user, title="alice's note", content="private")
     reminder = Reminder.objects.create(user=user, note=note, scheduled_at=timezone.now() + timedelta(days=1))
-    job = BackgroundJob.objects.create(user=user, job_type="regenerate_embeddings", queue=queues.DEFAULT)
+    job = BackgroundJob.objects.create(user=user, job_type="regenerate_embeddings", queue=queues.SEMANTIC)
     return {"note": note.pk, "reminder": reminder.pk, "job": job.pk}
 
 

@@ -4,6 +4,7 @@ import json
 import shlex
 from pathlib import Path
 
+import pytest
 import yaml
 from django.core.management import get_commands
 
@@ -29,11 +30,15 @@ def dockerfile_cmd() -> list[str]:
     return json.loads(lines[-1][len("CMD ") :])
 
 
-def test_procfile_runs_web_worker_and_scheduler_with_existing_commands():
+def test_procfile_runs_web_a_worker_per_purpose_and_scheduler_with_existing_commands():
+    from scribes import queues
+
     entries = procfile()
-    assert set(entries) == {"web", "worker", "scheduler"}
+    assert set(entries) == {"web", "system", "semantic", "scheduler"}
+    for purpose in queues.PURPOSES:
+        assert entries[purpose][2:] == ["rqworker", "--purpose", purpose]
     commands = get_commands()
-    for name in ("worker", "scheduler"):
+    for name in ("system", "semantic", "scheduler"):
         argv = entries[name]
         assert argv[:2] == ["python", "manage.py"]
         assert argv[2] in commands, argv
@@ -47,12 +52,13 @@ def test_procfile_runs_web_worker_and_scheduler_with_existing_commands():
 
 def test_compose_services_healthchecks_and_commands_match_procfile():
     services = compose()["services"]
-    assert {"web", "worker", "scheduler", "postgres", "redis"} <= set(services)
+    assert {"web", "worker-system", "worker-semantic", "scheduler", "postgres", "redis"} <= set(services)
     entries = procfile()
-    assert services["worker"]["command"] == entries["worker"]
+    assert services["worker-system"]["command"] == entries["system"]
+    assert services["worker-semantic"]["command"] == entries["semantic"]
     assert services["scheduler"]["command"] == entries["scheduler"]
     assert services["web"]["command"] == dockerfile_cmd()
-    for name in ("proxy", "web", "worker", "scheduler", "postgres", "redis"):
+    for name in ("proxy", "web", "worker-system", "worker-semantic", "scheduler", "postgres", "redis"):
         assert "healthcheck" in services[name], name
 
 
@@ -67,10 +73,11 @@ def test_only_the_proxy_is_published_and_the_app_trusts_exactly_one_proxy():
     assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in conf
 
 
-def test_worker_gets_warm_shutdown_and_a_grace_period_longer_than_a_job():
+@pytest.mark.parametrize("service", ["worker-system", "worker-semantic"])
+def test_workers_get_warm_shutdown_and_a_grace_period_longer_than_a_job(service):
     from django.conf import settings
 
-    worker = compose()["services"]["worker"]
+    worker = compose()["services"][service]
     assert worker["init"] is True  # tini signals the main process only
     assert worker["stop_signal"] == "SIGTERM"
     grace = worker["stop_grace_period"]

@@ -65,10 +65,11 @@ def test_procfile_brings_up_web_worker_scheduler_and_processes_an_api_job(redis_
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(
-            _until_up(lambda: _request(base, "GET", "/health")[1]["workers"] >= 1),
+            # One worker per purpose: the system worker and the model worker.
+            _until_up(lambda: _request(base, "GET", "/health")[1]["workers"] >= 2),
             timeout=120,
             interval=0.5,
-            what="web and a live worker",
+            what="web and a live worker of each purpose",
         )
         # The admin is styled under `make run` too (WhiteNoise, from the apps' directories).
         with urllib.request.urlopen(base + "/static/admin/css/base.css", timeout=10) as response:
@@ -100,5 +101,5 @@ def test_procfile_brings_up_web_worker_scheduler_and_processes_an_api_job(redis_
         output = log.read()
     assert "Scribes worker starting up" in output, output[-3000:]
     assert "Periodic job registered" in output
-    for name in ("web.1", "worker.1", "scheduler.1"):
+    for name in ("web.1", "system.1", "semantic.1", "scheduler.1"):
         assert f"{name} stopped" in output, output[-3000:]

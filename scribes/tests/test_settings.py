@@ -37,22 +37,29 @@ def test_env_readers(monkeypatch):
 
 def test_rq_queues_are_built_from_the_queue_list(settings):
     assert set(settings.RQ_QUEUES) == set(queues.ALL)
-    assert queues.DEFAULT in queues.ALL
+    # Critical first: a one-process worker polls the system queue before model work.
+    assert queues.ALL == (queues.SYSTEM, queues.SEMANTIC)
+    assert {name for names in queues.PURPOSES.values() for name in names} == set(queues.ALL)
 
 
-def test_queue_name_comes_from_environment(subprocess_env):
+def _queues_in(env) -> str:
     import subprocess
     import sys
 
-    env = {**subprocess_env, "SCRIBES_QUEUE": "scribes-blue"}
-    out = subprocess.run(
-        [sys.executable, "-c", "from scribes import queues; print(queues.DEFAULT, queues.ALL)"],
+    return subprocess.run(
+        [sys.executable, "-c", "from scribes import queues; print(queues.SYSTEM, queues.SEMANTIC)"],
         env=env,
         capture_output=True,
         text=True,
         check=True,
-    ).stdout
-    assert out.strip() == "scribes-blue ('scribes-blue',)"
+    ).stdout.strip()
+
+
+def test_queue_names_come_from_a_prefix_or_an_override(subprocess_env):
+    # Two deployments share one Redis by giving each its own prefix.
+    assert _queues_in({**subprocess_env, "SCRIBES_QUEUE_PREFIX": "blue"}) == "blue-system blue-semantic"
+    override = {**subprocess_env, "SCRIBES_QUEUE_PREFIX": "blue", "SCRIBES_QUEUE_SEMANTIC": "gpu"}
+    assert _queues_in(override) == "blue-system gpu"
 
 
 @pytest.mark.parametrize("database_url", ["", "postgres://u@127.0.0.1:5432/x"])

@@ -86,7 +86,7 @@ def test_batches_follow_the_setting(user, make_notes, settings, monkeypatch):
 
 def _running_job(user):
     return BackgroundJob.objects.create(
-        job_type="regenerate_embeddings", user=user, queue=queues.DEFAULT, status=JobStatus.RUNNING
+        job_type="regenerate_embeddings", user=user, queue=queues.SEMANTIC, status=JobStatus.RUNNING
     )
 
 

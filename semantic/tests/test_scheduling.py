@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def queued():
-    return django_rq.get_queue(queues.DEFAULT).jobs
+    return django_rq.get_queue(queues.SEMANTIC).jobs
 
 
 def test_burst_of_edits_enqueues_one_job_after_commit(user, fake_redis, django_capture_on_commit_callbacks):

@@ -129,7 +129,7 @@ def test_note_edits_through_the_api_are_embedded_by_one_background_job(redis_con
     note_id = auth_client.post("/notes", {"title": "Shopping", "content": "eggs"}, format="json").json()["id"]
     for content in ["eggs, milk", "eggs, milk, bread", "eggs, milk, bread, apples"]:
         assert auth_client.patch(f"/notes/{note_id}", {"content": content}, format="json").status_code == 200
-    assert django_rq.get_queue(queues.DEFAULT).count == 1
+    assert django_rq.get_queue(queues.SEMANTIC).count == 1
 
     work_burst()
 

@@ -39,7 +39,7 @@ class Command(rqscheduler.Command):
         super().add_arguments(parser)
         # rq-scheduler's default poll is 60 s; a shorter one keeps the
         # every-minute reconciler on time (one ZRANGEBYSCORE per poll).
-        parser.set_defaults(queue=queues.DEFAULT, interval=settings.RQ_SCHEDULER_INTERVAL)
+        parser.set_defaults(queue=queues.SYSTEM, interval=settings.RQ_SCHEDULER_INTERVAL)
         parser.add_argument(
             "--register-only",
             action="store_true",

@@ -1,9 +1,12 @@
 """`rqworker` that listens on the project queues by default, with RQ's scheduler on.
 
 django-rq's own command listens on "default" when given no queue, which is the
-mismatch that left jobs queued forever in the old service. RQ's built-in
-scheduler must run for retries with intervals and `enqueue_in` jobs, or those sit
-in the scheduled registry forever (rq-scheduler does not move them).
+mismatch that left jobs queued forever in the old service. With no arguments this
+one listens on every project queue, critical first (a one-process deployment);
+`--purpose system|semantic` starts one kind of worker (see `scribes.queues`).
+RQ's built-in scheduler must run for retries with intervals and `enqueue_in`
+jobs, or those sit in the scheduled registry forever (rq-scheduler does not move
+them).
 """
 
 from django.core.management.base import CommandError
@@ -13,7 +16,9 @@ from scribes import queues
 
 
 class Command(rqworker.Command):
-    help = "Run an RQ worker on the Scribes queues (" + ", ".join(queues.ALL) + " unless queues are given)."
+    help = (
+        "Run an RQ worker on the Scribes queues (" + ", ".join(queues.ALL) + " unless --purpose or queues are given)."
+    )
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -22,6 +27,13 @@ class Command(rqworker.Command):
             action="store_false",
             dest="with_scheduler",
             help="Do not run RQ's scheduler in this worker (retries with delays would then wait for another worker).",
+        )
+        parser.add_argument(
+            "--purpose",
+            action="append",
+            choices=sorted(queues.PURPOSES),
+            help="Listen on the queues of this purpose: system (reminders, reconciler; never loads the model) "
+            "or semantic (embeddings; loads the model once). Repeatable.",
         )
         parser.set_defaults(with_scheduler=True, worker_ttl=self._default_worker_ttl())
 
@@ -34,12 +46,15 @@ class Command(rqworker.Command):
     def handle(self, *args, **options):
         from django.conf import settings
 
-        names = list(args) or list(queues.ALL)
+        names = list(args)
+        for purpose in options.pop("purpose", None) or ():
+            names += [name for name in queues.PURPOSES[purpose] if name not in names]
+        names = names or list(queues.ALL)
         unknown = [name for name in names if name not in settings.RQ_QUEUES]
         if unknown:
             raise CommandError(
                 f"Unknown queue(s) {', '.join(unknown)}; configured queues: {', '.join(settings.RQ_QUEUES)}. "
-                "Run without arguments to listen on the project queues."
+                "Run without arguments to listen on the project queues, or with --purpose system|semantic."
             )
         foreign = [name for name in names if name not in queues.ALL]
         if foreign:
