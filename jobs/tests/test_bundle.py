@@ -28,13 +28,13 @@ def _read(path):
 
 
 def test_bundle_has_every_part_and_no_secret(redis_conn, settings, tmp_path, user):
-    from rest_framework.authtoken.models import Token
+    from scribes.services import user_token_issue
 
     settings.SECRET_KEY = SECRET_KEY
     for name, value in SECRETS.items():
         setattr(settings, name, value)
     settings.CACHES = {"default": {"BACKEND": "x", "LOCATION": "redis://:cache-pass-4321@cache:6379/1"}}
-    token = Token.objects.create(user=user)
+    token, _ = user_token_issue(user=user)
     BackgroundJob.objects.create(
         job_type="semantic_regenerate",
         rq_job_id="r",
@@ -52,7 +52,7 @@ def test_bundle_has_every_part_and_no_secret(redis_conn, settings, tmp_path, use
     assert set(files) >= {"README.txt", "doctor.json", "versions.json", "settings.json", "queues.json", "failures.json"}
 
     everything = "\n".join(files.values())
-    for secret in [SECRET_KEY, *SECRETS.values(), "cache-pass-4321", "tb-pass-1111", token.key, "pw-alice-123"]:
+    for secret in [SECRET_KEY, *SECRETS.values(), "cache-pass-4321", "tb-pass-1111", token, "pw-alice-123"]:
         assert secret not in everything, secret
     assert "dsnkey123" not in everything
 

@@ -10,11 +10,11 @@ from asgiref.sync import sync_to_async
 from django.db import connection as db_connection
 from django.test import AsyncClient
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from jobs import events
 from jobs.models import BackgroundJob, JobStatus
 from scribes import queues
+from scribes.services import user_token_issue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,8 +49,8 @@ def _parse(raw: bytes) -> list[dict]:
 
 
 def _headers(user, **extra) -> dict:
-    token, _ = Token.objects.get_or_create(user=user)
-    return {"Authorization": f"Bearer {token.key}", **extra}
+    token, _ = user_token_issue(user=user)
+    return {"Authorization": f"Bearer {token}", **extra}
 
 
 async def _read_stream(path: str, headers: dict, *, timeout: float = 10) -> tuple[int, list[dict]]:

@@ -4,11 +4,11 @@ import socket
 import time
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from jobs.models import BackgroundJob, JobStatus
 from jobs.tests.liveutils import AsgiServer
 from scribes import queues
+from scribes.services import user_token_issue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -37,7 +37,7 @@ def _read_until(sock: socket.socket, marker: bytes) -> bytes:
 
 
 def test_100_open_streams_do_not_block_ordinary_requests(redis_conn, user, subprocess_env, tmp_path):
-    token = Token.objects.create(user=user).key
+    token, _ = user_token_issue(user=user)
     jobs = BackgroundJob.objects.bulk_create(
         BackgroundJob(job_type="test_progress", user=user, queue=queues.SYSTEM, status=JobStatus.QUEUED)
         for _ in range(STREAMS)

@@ -3,7 +3,6 @@
 import time
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rq.job import Job
 
 from jobs.models import BackgroundJob, BackgroundJobEvent, JobStatus
@@ -11,6 +10,7 @@ from jobs.tests.faultutils import Child
 from jobs.tests.liveutils import AsgiServer, SseClient
 from jobs.tests.utils import wait_for
 from notes.models import Note
+from scribes.services import user_token_issue
 from semantic.models import NoteEmbedding
 from semantic.services import note_embeddings_regenerate_start
 
@@ -32,8 +32,8 @@ def _notes(user, count: int) -> None:
 
 
 def _headers(user, **extra) -> dict:
-    token, _ = Token.objects.get_or_create(user=user)
-    return {"Authorization": f"Bearer {token.key}", **extra}
+    token, _ = user_token_issue(user=user)
+    return {"Authorization": f"Bearer {token}", **extra}
 
 
 @pytest.fixture
