@@ -25,7 +25,8 @@
 `python -m bench search_quality [--quick]` (stderr also prints an RRF grid on the
 tuning half beside the shipped fusion); `python -m bench._search_fusion` re-ranks
 offline in seconds from vectors cached in var/; `python -m bench.search_quality --tune`
-adds the chunk-size grid (slow: one embedding of the abstracts per size).
+adds the chunk-size grid (slow: one embedding of the abstracts per size);
+`python -m bench.search_quality --no-latency` skips the 10,000 / 100,000-note latency rows.
 """
 
 from __future__ import annotations
@@ -417,7 +418,7 @@ def _writes(quick: bool) -> list[dict]:
     return rows
 
 
-def run(quick: bool = False) -> list[dict]:
+def run(quick: bool = False, latency: bool = True) -> list[dict]:
     from bench._setup import require_disposable_redis, setup_django
 
     os.environ.setdefault("SEMANTIC_EMBEDDER", "minilm")
@@ -442,7 +443,8 @@ def run(quick: bool = False) -> list[dict]:
         rows, _ = _quality(user, docs, queries)
         rows += _exact(user)
         rows += _writes(quick)
-        rows += _latency(docs, queries, quick)
+        if latency:
+            rows += _latency(docs, queries, quick)
         for row in rows:
             row["benchmark"] = f"{row['benchmark']} [{connection.vendor}]"
         return rows
@@ -458,4 +460,4 @@ if __name__ == "__main__":
     else:
         from bench.__main__ import table
 
-        print(table(run(quick="--quick" in sys.argv)))
+        print(table(run(quick="--quick" in sys.argv, latency="--no-latency" not in sys.argv)))
