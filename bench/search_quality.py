@@ -22,9 +22,11 @@
   ratio is the index's cost: the generated tsvector and its GIN entries on
   PostgreSQL, the FTS5 triggers on SQLite.
 
-`python -m bench search_quality [--quick]` (stderr also prints the fusion grid on the
-tuning half); `python -m bench.search_quality --tune` adds the chunk-size grid (slow:
-one embedding of the abstracts per size).
+`python -m bench search_quality [--quick]` (stderr also prints an RRF grid on the
+tuning half beside the shipped fusion); `python -m bench._search_fusion` re-ranks
+offline in seconds from vectors cached in var/; `python -m bench.search_quality --tune`
+adds the chunk-size grid (slow: one embedding of the abstracts per size);
+`python -m bench.search_quality --no-latency` skips the 10,000 / 100,000-note latency rows.
 """
 
 from __future__ import annotations
@@ -173,17 +175,22 @@ def fusion_grid(user, halves: dict[str, list[dict]], note_to_doc: dict[int, str]
         out = []
         for q in half:
             query = keyword_query_parse(q["text"])
-            relaxed = [i for i, _ in note_keyword_ranking(user=user, query=query, limit=200, relaxed=True)]
+            relaxed = note_keyword_ranking(user=user, query=query, limit=200, relaxed=True)
             strict = {i for i, _ in note_keyword_ranking(user=user, query=query, limit=200)}
-            semantic = [i for i, _, _ in note_semantic_ranking(user=user, query=q["text"], limit=200)["ranked"]]
+            semantic = [(i, s) for i, s, _ in note_semantic_ranking(user=user, query=q["text"], limit=200)["ranked"]]
             short = query.size <= hybrid.STRICT_FIRST_MAX_UNITS
             out.append((set(q["relevant"]), relaxed, strict if short else set(), semantic))
         return out
 
     def score(fetched, k, depth, weight, strict_first):
+        """RRF with (k, depth, weight, strict-first); k=None is the shipped convex combination."""
         total = 0.0
         for relevant, relaxed, strict, semantic in fetched:
-            fused = hybrid.rrf_fuse([(relaxed[:depth], weight), (semantic[:depth], 1.0)], k=k)
+            if k is None:
+                fused = hybrid.convex_fuse(relaxed[:depth], semantic[:depth], weight=weight)
+            else:
+                ids = [i for i, _ in relaxed[:depth]], [i for i, _ in semantic[:depth]]
+                fused = hybrid.rrf_fuse([(ids[0], weight), (ids[1], 1.0)], k=k)
             if strict_first:
                 fused = sorted(fused, key=lambda item: item[0] not in strict)
             total += ndcg_at_10([note_to_doc.get(i, "") for i, _ in fused[:10]], relevant)
@@ -198,11 +205,11 @@ def fusion_grid(user, halves: dict[str, list[dict]], note_to_doc: dict[int, str]
     tuning = fetch(halves["tuning"])
     grid = itertools.product((5, 10, 20, 40, 60, 100), (20, 50, 100, 200), (0.5, 0.75, 1.0, 1.5, 2.0), (True, False))
     results = sorted(((score(tuning, *params), params) for params in grid), reverse=True)
-    shipped = (hybrid.RRF_K, hybrid.CANDIDATES, hybrid.KEYWORD_WEIGHT, True)
-    say("fusion grid on the tuning half (k, depth, keyword weight, strict-first for short queries):")
+    shipped = (None, hybrid.CANDIDATES, hybrid.KEYWORD_WEIGHT, True)
+    say("RRF grid on the tuning half (k, depth, keyword weight, strict-first for short queries):")
     for value, params in results[:12]:
         say(f"  {value:.4f} {params}")
-    say(f"  shipped {shipped}: {score(tuning, *shipped):.4f}")
+    say(f"  shipped convex combination {shipped[1:]}: {score(tuning, *shipped):.4f}")
     held = fetch(halves["held-out"])
     best = results[0][1]
     say(f"held-out: best-on-tuning {best} {score(held, *best):.4f}; shipped {score(held, *shipped):.4f}")
@@ -411,7 +418,7 @@ def _writes(quick: bool) -> list[dict]:
     return rows
 
 
-def run(quick: bool = False) -> list[dict]:
+def run(quick: bool = False, latency: bool = True) -> list[dict]:
     from bench._setup import require_disposable_redis, setup_django
 
     os.environ.setdefault("SEMANTIC_EMBEDDER", "minilm")
@@ -436,7 +443,8 @@ def run(quick: bool = False) -> list[dict]:
         rows, _ = _quality(user, docs, queries)
         rows += _exact(user)
         rows += _writes(quick)
-        rows += _latency(docs, queries, quick)
+        if latency:
+            rows += _latency(docs, queries, quick)
         for row in rows:
             row["benchmark"] = f"{row['benchmark']} [{connection.vendor}]"
         return rows
@@ -452,4 +460,4 @@ if __name__ == "__main__":
     else:
         from bench.__main__ import table
 
-        print(table(run(quick="--quick" in sys.argv)))
+        print(table(run(quick="--quick" in sys.argv, latency="--no-latency" not in sys.argv)))

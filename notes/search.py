@@ -161,6 +161,8 @@ _NOTE = "scribes_note"
 _FTS = "notes_fts"
 # bm25 weights per FTS5 column (title, content); PostgreSQL weights the title 'A', content 'B'.
 _BM25 = f"bm25({_FTS}, 2.0, 1.0)"
+# ts_rank normalization 1 divides by 1 + log(document length).
+_PG_RANK = "ts_rank(n.search_vector, q.q, 1)"
 
 
 def note_keyword_ranking(*, user, query: KeywordQuery, limit: int, relaxed: bool = False) -> list[tuple[int, float]]:
@@ -174,7 +176,7 @@ def note_keyword_ranking(*, user, query: KeywordQuery, limit: int, relaxed: bool
     if connection.vendor == "postgresql":
         tsquery = pg_tsquery(query, params, relaxed=relaxed)
         sql = (
-            f"SELECT n.id, ts_rank(n.search_vector, q.q, 1) AS score FROM {_NOTE} n, (SELECT {tsquery} AS q) q"
+            f"SELECT n.id, {_PG_RANK} AS score FROM {_NOTE} n, (SELECT {tsquery} AS q) q"
             " WHERE n.user_id = %s AND n.search_vector @@ q.q ORDER BY score DESC, n.id LIMIT %s"
         )
     else:

@@ -75,7 +75,7 @@ class SearchApi(APIView):
                 "mode",
                 OpenApiTypes.STR,
                 enum=list(MODES),
-                description="hybrid (default): words and meaning fused by reciprocal rank; semantic: meaning only; "
+                description="hybrid (default): words and meaning fused by normalized scores; semantic: meaning only; "
                 'keyword: words only (web-search syntax: "quoted phrase", -word, or).',
             ),
         ],

@@ -41,7 +41,8 @@ class SearchResultSerializer(serializers.Serializer):
     highlight = serializers.CharField(help_text="The snippet HTML-escaped, matched words in <mark>.")
     score = serializers.FloatField(
         help_text="semantic: cosine similarity of the best chunk (-1 to 1); keyword: bm25 (SQLite) or ts_rank "
-        "(PostgreSQL); hybrid: reciprocal rank fusion score. Higher is better; compare within one response."
+        "(PostgreSQL); hybrid: normalized cosine + 0.3 x normalized keyword score. Higher is better; "
+        "compare within one response."
     )
     matched = serializers.ListField(
         child=serializers.ChoiceField(choices=["keyword", "semantic"]),

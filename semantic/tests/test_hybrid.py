@@ -5,7 +5,7 @@ import pytest
 
 from notes.models import Note
 from semantic import chunking
-from semantic.hybrid import rrf_fuse
+from semantic.hybrid import convex_fuse, rrf_fuse
 from semantic.models import NoteEmbedding
 from semantic.selectors import note_unindexed_count
 from semantic.services import note_embeddings_regenerate
@@ -43,6 +43,25 @@ def test_rrf_rewards_agreement_and_keeps_single_signal_hits():
     assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
 
 
+def test_convex_fusion_normalizes_each_signal_and_breaks_ties_by_id():
+    # semantic min-max: 7 -> 1.0, 5 -> 0.5, 3 -> 0.0; keyword / its best x 0.3: 3 -> 0.3, 9 -> 0.15
+    fused = convex_fuse([(3, 8.0), (9, 4.0)], [(7, 0.9), (5, 0.7), (3, 0.5)], weight=0.3)
+    assert [note_id for note_id, _ in fused] == [7, 5, 3, 9]
+    assert fused[2][1] == pytest.approx(0.3) and fused[3][1] == pytest.approx(0.15)
+    # equal scores: the lower id first, whatever order the inputs came in
+    tied = convex_fuse([(4, 1.0), (2, 1.0)], [(2, 0.5), (4, 0.5)])
+    assert [note_id for note_id, _ in tied] == [2, 4]
+    assert convex_fuse([], []) == []
+
+
+def test_hybrid_order_is_deterministic(auth_client, notes):
+    first = _search(auth_client, q="garden dog cat invoice", limit=4)["results"]
+    again = _search(auth_client, q="garden dog cat invoice", limit=4)["results"]
+    assert [(r["note_id"], r["score"]) for r in first] == [(r["note_id"], r["score"]) for r in again]
+    scores = [r["score"] for r in first]
+    assert scores == sorted(scores, reverse=True)
+
+
 def test_each_result_says_which_signals_matched_and_marks_words(auth_client, notes):
     body = _search(auth_client, q="garden tomatoes", limit=4)
     assert body["mode"] == "hybrid"
@@ -57,6 +76,15 @@ def test_exact_code_is_first_in_keyword_and_hybrid_modes(auth_client, notes):
     for mode in ("hybrid", "keyword"):
         assert _titles(auth_client, q="INV-2024-0042", mode=mode)[0] == "Invoice"
     assert _titles(auth_client, q="INV-2024-0042", mode="keyword") == ["Invoice"]
+
+
+def test_rare_token_ranks_first_in_hybrid_even_among_many_similar_notes(auth_client, user, make_notes):
+    # Invoices that mean nearly the same by meaning; only one holds the code.
+    make_notes(user, [f"Invoice: paid INV-2024-{n:04d} to Acme for the garden tools" for n in range(1, 30)])
+    make_notes(user, ["Invoice: paid INV-7731-XQ to Acme for the garden tools"])
+    note_embeddings_regenerate(user=user)
+    for q in ("INV-7731-XQ", "paid INV-7731-XQ to Acme"):
+        assert _search(auth_client, q=q, limit=3)["results"][0]["snippet"].startswith("paid INV-7731-XQ"), q
 
 
 def test_keyword_mode_phrase_exclusion_and_or(auth_client, notes):
