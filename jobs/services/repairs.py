@@ -1,9 +1,11 @@
-"""The reconciler's repairs: complete from RQ's result, re-enqueue a lost job, requeue, prune old periodic rows."""
+"""The reconciler's repairs: complete from RQ's result, re-enqueue, requeue, move queue, prune periodic rows."""
 
 from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from rq import Queue
+from rq.job import Job
 
 from jobs import rqkeys, transitions
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
@@ -57,6 +59,37 @@ def background_job_mark_requeued(*, job_row: BackgroundJob, reason: str, source:
     if changed:
         record_events(job_rows=[job_row], action="requeue", reason=reason, after=JobStatus.QUEUED, source=source)
     return bool(changed)
+
+
+def background_job_move_queue(*, job_row: BackgroundJob, rq_job: Job, queue_name: str, reason: str) -> bool:
+    """Move a queued row's RQ job from a retired queue (`rq_job.origin`) to `queue_name`, keeping its RQ id.
+
+    The LREM on the old queue's list decides the race with a worker dequeuing
+    at the same moment (both pop the one id; only one gets it): when the id is
+    no longer there, a worker took it or another pass moved it, and nothing
+    changes. The job is re-read after the LREM, then pushed on the new queue,
+    so it runs exactly once. The row's `queue` follows with a conditional
+    UPDATE (still queued, same attempt); a row already showing `queue_name`
+    with its job on the old list (a move cut short) is finished the same way.
+    Records a "move_queue" event; False when nothing moved.
+    """
+    connection = rq_job.connection
+    if rq_job.origin != queue_name:
+        old_queue = Queue(rq_job.origin, connection=connection)
+        if not old_queue.remove(rq_job.id):
+            return False
+        Queue(queue_name, connection=connection).enqueue_job(Job.fetch(rq_job.id, connection=connection))
+    with transaction.atomic():
+        moved = (
+            BackgroundJob.objects.filter(pk=job_row.pk, status=JobStatus.QUEUED, rq_job_id=job_row.rq_job_id)
+            .exclude(queue=queue_name)
+            .update(queue=queue_name, updated_at=timezone.now())
+        )
+        if moved or rq_job.origin != queue_name:
+            record_events(
+                job_rows=[job_row], action="move_queue", reason=reason, after=JobStatus.QUEUED, source="reconciler"
+            )
+    return bool(moved) or rq_job.origin != queue_name
 
 
 def background_jobs_prune_periodic(*, before, limit: int = 5000) -> int:
