@@ -99,6 +99,27 @@ def test_a_job_a_worker_dequeued_meanwhile_is_not_touched(redis_conn):
     assert row.queue == RETIRED and not row.events.exists()
 
 
+def test_a_worker_dequeuing_during_the_move_aborts_it(redis_conn, monkeypatch):
+    from jobs.services import repairs
+
+    row = _stranded(redis_conn)
+    rq_job = Job.fetch(row.rq_job_id, connection=redis_conn)
+
+    class PoppedMeanwhile(Job):
+        @classmethod
+        def fetch(cls, *args, **kwargs):
+            # A worker pops the id after the reconciler saw it on the list, before the MULTI.
+            redis_conn.lpop(f"rq:queue:{RETIRED}")
+            return Job.fetch(*args, **kwargs)
+
+    monkeypatch.setattr(repairs, "Job", PoppedMeanwhile)
+    moved = services.background_job_move_queue(job_row=row, rq_job=rq_job, queue_name=queues.SYSTEM, reason="test")
+    assert moved is False
+    assert _ids(redis_conn, RETIRED) == [] and _ids(redis_conn, queues.SYSTEM) == []
+    row.refresh_from_db()
+    assert row.queue == RETIRED and not row.events.exists()
+
+
 def test_a_started_job_on_the_retired_queue_is_left_to_its_worker(redis_conn):
     row = _stranded(redis_conn)
     redis_conn.lrem(f"rq:queue:{RETIRED}", 0, row.rq_job_id)
