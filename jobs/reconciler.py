@@ -15,7 +15,9 @@ round trips, and decides per row:
 - running or queued, RQ job otherwise finished/failed/stopped (a callback that
   never ran, e.g. "signal only works in main thread") → failed with RQ's reason;
 - running past its RQ timeout plus JOBS_TIMEOUT_GRACE → failed;
-- queued, RQ job missing from Redis → re-enqueued once, failed the second time.
+- queued, RQ job missing from Redis → re-enqueued once, failed the second time;
+- queued, RQ job waiting on a queue its task no longer declares (a renamed or
+  retired queue no worker serves) → moved to the task's queue, same RQ id.
 
 A job running on a worker that still heart-beats is never touched. Every change
 goes through a service that updates conditionally and records an audit event
@@ -56,7 +58,7 @@ class Repair:
     job_id: str
     job_type: str
     status_before: str
-    action: str  # completed, failed, retried, reenqueued, requeued
+    action: str  # completed, failed, retried, reenqueued, requeued, moved
     reason: str
     applied: bool = True
 
@@ -227,6 +229,25 @@ class _Pass:
             lambda: services.background_job_mark_requeued(job_row=row, reason=reason, source=SOURCE),
         )
 
+    def move(self, row: BackgroundJob, rq_job: Job, queue_name: str) -> None:
+        retired = rq_job.origin if rq_job.origin != queue_name else row.queue
+        reason = f"Moved from queue {retired!r} to {queue_name!r}, the queue its task declares now"
+        self._apply(
+            row,
+            "moved",
+            reason,
+            lambda: services.background_job_move_queue(
+                job_row=row, rq_job=rq_job, queue_name=queue_name, reason=reason
+            ),
+        )
+
+
+def _declared_queue(row: BackgroundJob) -> str | None:
+    try:
+        return get_task(row.job_type).queue
+    except UnknownJobType:
+        return None
+
 
 def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repair]:
     """Run one reconciler pass; returns what it changed (or, with dry_run, would change).
@@ -303,6 +324,11 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
         if status in ("queued", "scheduled", "deferred"):
             if row.status == JobStatus.RUNNING:
                 work.requeue(row, f"RQ put the job back on the queue ({status}) after its worker was lost")
+            elif status == "queued":
+                declared = _declared_queue(row)
+                # The row's queue is checked too: a move cut short, or a re-enqueue on the new queue.
+                if declared and (rq_job.origin != declared or row.queue != declared):
+                    work.move(row, rq_job, declared)
             continue
         if status in ("finished", "failed", "stopped", "canceled") and settled:
             found, result = _kept_result(rq_job) if status == "finished" else (False, None)

@@ -43,6 +43,22 @@ def rq_connection() -> redis.Redis:
     return django_rq.get_connection(queues.SYSTEM)
 
 
+def queues_holding_jobs(connection) -> dict[str, int]:
+    """Every queue RQ knows (`rq:queues`) with jobs waiting on its list: name → length (two round trips)."""
+    prefix = QUEUE_KEY.format("")
+    names = sorted(
+        key[len(prefix) :]
+        for key in (raw.decode() for raw in connection.smembers(QUEUES_KEY))
+        if key.startswith(prefix)
+    )
+    pipe = connection.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(QUEUE_KEY.format(name))
+    # A WRONGTYPE-corrupted queue key counts as empty here; the redis-keys check reports it.
+    lengths = pipe.execute(raise_on_error=False) if names else []
+    return {name: n for name, n in zip(names, lengths, strict=True) if isinstance(n, int) and n}
+
+
 #: Expected Redis types of RQ's keys, first match wins (fnmatch patterns).
 RQ_KEY_TYPES = (
     ("rq:queue:*", "list"),

@@ -3,7 +3,10 @@
 Each periodic job has a fixed schedule id, so registering again replaces the
 entry instead of adding a second one (rq-scheduler adds a new entry per call
 without a fixed id, and each entry fires every tick). Entries under our prefix
-that no longer belong to the project are removed.
+that no longer belong to the project are removed. A periodic job whose task moved
+to another queue (renamed queues, SCRIBES_QUEUE_PREFIX) is re-registered there:
+the same id replaces the entry and its origin, and a run already waiting on the
+retired queue, which no worker serves, is dropped (the next tick runs it).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue
 
 from jobs.registry import get_task
 from jobs.rqkeys import SCHEDULE_ID_PREFIX, SCHEDULER_INSTANCE_KEY
@@ -66,13 +70,25 @@ def register_periodic_jobs(scheduler) -> list[str]:
     Returns a description line per registered job.
     """
     wanted = {job.schedule_id: job for job in all_periodic_jobs()}
+    origins = {}
     for existing in scheduler.get_jobs():
+        origins[existing.id] = existing.origin
         if existing.id.startswith(SCHEDULE_ID_PREFIX) and existing.id not in wanted:
             scheduler.cancel(existing)
             logger.info("Removed obsolete periodic job %s", existing.id)
     lines = []
     for schedule_id, job in wanted.items():
         spec = get_task(job.job_type)
+        retired = origins.get(schedule_id)
+        if retired and retired != spec.queue:
+            dropped = Queue(retired, connection=scheduler.connection).remove(schedule_id)
+            logger.warning(
+                "Periodic job %s moves from queue %s to %s%s",
+                schedule_id,
+                retired,
+                spec.queue,
+                "; its run waiting on the old queue was dropped, the next tick runs it" if dropped else "",
+            )
         cron = job.cron()
         scheduler.cron(
             cron,

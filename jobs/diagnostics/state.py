@@ -66,6 +66,29 @@ def check_queue_lengths() -> list[Finding]:
     return [Finding("queues", OK, f"Queue lengths: {text}.", data=lengths), *_untracked_failures()]
 
 
+@diagnostic("queues:retired")
+def check_retired_queues() -> Finding:
+    """Queues in Redis that hold jobs but are no project queue: renamed (issue 18's `scribes`) or retired ones."""
+    from jobs.rqkeys import queues_holding_jobs
+    from scribes import queues
+
+    stranded = {name: n for name, n in queues_holding_jobs(_connection()).items() if name not in queues.ALL}
+    if not stranded:
+        return Finding("queues:retired", OK, "Every queue holding jobs is a project queue.", data={"queues": {}})
+    text = ", ".join(f"{name!r} ({n} job(s))" for name, n in stranded.items())
+    return Finding(
+        "queues:retired",
+        WARN,
+        f"Jobs wait on queue(s) that are not project queues ({', '.join(queues.ALL)}), so no Scribes worker "
+        f"serves them: {text}.",
+        "The reconciler moves tracked jobs (those with a job row) to their task's queue within a minute "
+        "(`python manage.py reconcile_jobs` does it now). Others belong to no Scribes job or to another "
+        "deployment sharing this Redis: check SCRIBES_QUEUE_PREFIX/SCRIBES_QUEUE_SYSTEM/SCRIBES_QUEUE_SEMANTIC "
+        "against the deployment that enqueued them, or inspect them (`rq info -u $REDIS_URL`) before deleting.",
+        data={"queues": stranded},
+    )
+
+
 @diagnostic("queues:paused")
 def check_paused_queues() -> Finding:
     from jobs.pausing import paused_queues

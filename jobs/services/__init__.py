@@ -15,6 +15,7 @@ from jobs.services.operator import (
 from jobs.services.repairs import (
     background_job_complete_from_rq,
     background_job_mark_requeued,
+    background_job_move_queue,
     background_job_reenqueue,
     background_jobs_prune_periodic,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "background_job_enqueue",
     "background_job_mark_failed",
     "background_job_mark_requeued",
+    "background_job_move_queue",
     "background_job_record_completion",
     "background_job_record_failure",
     "background_job_record_log",
