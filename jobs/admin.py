@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from diagnostics import run_diagnostics
-from jobs.admin_lists import EstimatedCountPaginator, JobTypeFilter, QueueFilter
+from jobs.admin_lists import EstimatedCountPaginator, JobTypeFilter, OperatorPageAdmin, QueueFilter
 from jobs.models import BackgroundJob, BackgroundJobEvent, JobHealth, JobStatus
 from jobs.selectors import rq_job_state, rq_state_mismatch
 from jobs.services import (
@@ -305,20 +305,8 @@ def _job_health_context() -> dict:
 
 
 @admin.register(JobHealth)
-class JobHealthAdmin(admin.ModelAdmin):
+class JobHealthAdmin(OperatorPageAdmin):
     """The job-health page: the guide's SQL and redis-cli recipes on one screen."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff and request.user.has_perm("jobs.view_backgroundjob")
 
     def changelist_view(self, request, extra_context=None):
         context = {

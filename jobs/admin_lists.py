@@ -1,4 +1,4 @@
-"""What keeps the admin's job list cheap on a large table: filters that read no rows, an estimated total.
+"""Shared admin pieces: the read-only operator page, and what keeps the job list cheap on a large table.
 
 Django's field filters list their choices with `SELECT DISTINCT` over the
 whole table (a quarter second each at a million rows), and its paginator
@@ -62,3 +62,19 @@ class EstimatedCountPaginator(Paginator):
                 if row and row[0] > ESTIMATE_ABOVE:
                     return int(row[0])
         return super().count
+
+
+class OperatorPageAdmin(admin.ModelAdmin):
+    """An operator page over a proxy model (job health, dashboard): staff who may view jobs see it; nothing to edit."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff and request.user.has_perm("jobs.view_backgroundjob")

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from redis.exceptions import RedisError
 
+from jobs.admin_lists import OperatorPageAdmin
 from jobs.charts import bar_chart, line_chart, seconds_label
 from jobs.dashboard import DEFAULT_WINDOW, WINDOWS, dashboard_job_types, dashboard_live, dashboard_series
 from jobs.models import BackgroundJobEvent, JobDashboard, OperatorAction
@@ -27,20 +28,8 @@ def _label(at, window) -> str:
 
 
 @admin.register(JobDashboard)
-class JobDashboardAdmin(admin.ModelAdmin):
+class JobDashboardAdmin(OperatorPageAdmin):
     """The last hour, day or week per queue and job type; what runs now; pause and resume per queue."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff and request.user.has_perm("jobs.view_backgroundjob")
 
     def get_urls(self):
         return [
