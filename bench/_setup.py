@@ -18,6 +18,9 @@ def setup_django(prefix: str) -> tuple[Callable[[], None], str]:
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     # Measure what production runs: DEBUG on makes Django keep every query.
     os.environ.setdefault("DEBUG", "0")
+    # DEBUG off turns on the HTTPS redirect; the test client speaks plain HTTP, as
+    # gunicorn does behind the TLS-terminating proxy (which sets X-Forwarded-Proto).
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
     os.environ.setdefault("SECRET_KEY", "bench-" + secrets.token_urlsafe(48))
     url = os.environ.get("DATABASE_URL", "")
     if url:

@@ -34,6 +34,8 @@ import os
 import sys
 import time
 
+from scribes import queues
+
 
 class RoundTrips:
     """Counts Redis round trips in this process and in every process forked from it."""
@@ -99,7 +101,7 @@ def _target() -> str:
     from jobs.models import BackgroundJob
 
     row, _ = BackgroundJob.objects.get_or_create(
-        rq_job_id=TARGET_RQ_ID, defaults={"job_type": "bench_noop", "queue": "scribes", "status": "completed"}
+        rq_job_id=TARGET_RQ_ID, defaults={"job_type": "bench_noop", "queue": queues.SYSTEM, "status": "completed"}
     )
     return str(row.job_id)
 
@@ -323,7 +325,7 @@ def _bulk(connection, trips, n: int) -> dict:
     background_job_start_many(job_type="bench_noop", items=[{"params": {"n": i}} for i in range(n)])
     bulk = time.perf_counter() - started
     bulk_trips = trips() - before
-    if connection.llen(QUEUE_KEY.format("scribes")) != n or BackgroundJob.objects.count() != n:
+    if connection.llen(QUEUE_KEY.format(queues.SYSTEM)) != n or BackgroundJob.objects.count() != n:
         raise SystemExit("bulk fan-out did not create every row and RQ job")
     connection.flushdb()
     return {"one": n / one_by_one, "bulk": n / bulk, "one_trips": one_trips, "bulk_trips": bulk_trips}
@@ -341,7 +343,7 @@ def _polling(n: int) -> dict:
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     token, _ = user_token_issue(user=user)
-    job = BackgroundJob.objects.create(job_type="bench_noop", user=user, queue="scribes", rq_job_id="x")
+    job = BackgroundJob.objects.create(job_type="bench_noop", user=user, queue=queues.SYSTEM, rq_job_id="x")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     with CaptureQueriesContext(connection) as captured:
@@ -368,7 +370,6 @@ def run(quick: bool = False) -> list[dict]:
 
         import bench._tasks  # noqa: F401  (registers the tracked no-op)
         from jobs.worker import ScribesSimpleWorker, ScribesWorker, warm_up
-        from scribes import queues
 
         queue = django_rq.get_queue(queues.SYSTEM)
         connection = queue.connection

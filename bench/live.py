@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from scribes import queues
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -197,7 +199,7 @@ def _polling(n: int) -> dict:
 
     user, _ = get_user_model().objects.get_or_create(username="bench-poll")
     token, _ = Token.objects.get_or_create(user=user)
-    job = BackgroundJob.objects.create(job_type="bench", user=user, queue="scribes", status=JobStatus.RUNNING)
+    job = BackgroundJob.objects.create(job_type="bench", user=user, queue=queues.SYSTEM, status=JobStatus.RUNNING)
     events.job_events_publish(rows=[job])
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
@@ -242,7 +244,6 @@ def run(quick: bool = False) -> list[dict]:
 
         from jobs import events
         from jobs.models import BackgroundJob, JobStatus
-        from scribes import queues
 
         connection = django_rq.get_connection(queues.SYSTEM)
         require_disposable_redis(connection)
@@ -264,7 +265,8 @@ def run(quick: bool = False) -> list[dict]:
         headers = {"Authorization": f"Bearer {Token.objects.get_or_create(user=user)[0].key}"}
         count = 40 if quick else 200
         jobs = BackgroundJob.objects.bulk_create(
-            BackgroundJob(job_type="bench", user=user, queue="scribes", status=JobStatus.RUNNING) for _ in range(count)
+            BackgroundJob(job_type="bench", user=user, queue=queues.SYSTEM, status=JobStatus.RUNNING)
+            for _ in range(count)
         )
         events.job_events_publish(rows=jobs)
         log = Path(tempfile.mkdtemp(prefix="scribes-bench-live-")) / "web.log"
