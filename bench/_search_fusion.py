@@ -3,8 +3,8 @@
 `python -m bench._search_fusion` (DATABASE_URL picks the database, as in `make bench`).
 The chunk vectors of the abstracts and the claims' vectors are computed once with the
 active model and cached under var/ (keyed by model name and chunk sizes); each
-database's keyword rankings per claim are fetched once per rank expression and cached
-under var/ too. Every fusion is then scored on the tuning half; the held-out half is
+database's keyword rankings (bm25) per claim are fetched once and cached under var/ too.
+Every fusion is then scored on the tuning half; the held-out half is
 printed beside the best rows only, never used to choose.
 """
 
@@ -22,14 +22,6 @@ from bench.search_quality import ROOT, load_eval, ndcg_at_10, note_text, split
 
 VAR = ROOT / "var"
 DEPTH = 200
-PG_RANKS = {
-    "ts_rank/1": "ts_rank(n.search_vector, q.q, 1)",
-    "ts_rank/0": "ts_rank(n.search_vector, q.q, 0)",
-    "ts_rank/2": "ts_rank(n.search_vector, q.q, 2)",
-    "ts_rank_cd/0": "ts_rank_cd(n.search_vector, q.q, 0)",
-    "ts_rank_cd/1": "ts_rank_cd(n.search_vector, q.q, 1)",
-    "ts_rank_cd/2": "ts_rank_cd(n.search_vector, q.q, 2)",
-}
 
 
 def _slug(text: str) -> str:
@@ -68,26 +60,22 @@ def cached_keyword(docs, queries) -> dict[str, dict[str, dict]]:
     from bench.search_quality import load_notes
     from notes import search
 
-    ranks = PG_RANKS if connection.vendor == "postgresql" else {"bm25": None}
     path = VAR / f"search-eval-keyword-{connection.vendor}.json"
     cache = json.loads(path.read_text()) if path.exists() else {}
-    if all(name in cache for name in ranks):
+    if "bm25" in cache:
         return cache
     user = get_user_model().objects.create_user(username="fusion", password="x")
     note_to_doc = load_notes(user, docs)
-    for name, expression in ranks.items():
-        if expression:
-            search._PG_RANK = expression
-        per_claim = {}
-        for q in queries:
-            query = search.keyword_query_parse(q["text"])
-            relaxed = search.note_keyword_ranking(user=user, query=query, limit=DEPTH, relaxed=True)
-            strict = search.note_keyword_ranking(user=user, query=query, limit=DEPTH)
-            per_claim[str(q["id"])] = {
-                "relaxed": [[note_to_doc[i], s] for i, s in relaxed],
-                "strict": [note_to_doc[i] for i, _ in strict] if query.size <= 4 else [],
-            }
-        cache[name] = per_claim
+    per_claim = {}
+    for q in queries:
+        query = search.keyword_query_parse(q["text"])
+        relaxed = search.note_keyword_ranking(user=user, query=query, limit=DEPTH, relaxed=True)
+        strict = search.note_keyword_ranking(user=user, query=query, limit=DEPTH)
+        per_claim[str(q["id"])] = {
+            "relaxed": [[note_to_doc[i], s] for i, s in relaxed],
+            "strict": [note_to_doc[i] for i, _ in strict] if query.size <= 4 else [],
+        }
+    cache = {"bm25": per_claim}
     VAR.mkdir(exist_ok=True)
     path.write_text(json.dumps(cache))
     return cache

@@ -34,6 +34,8 @@ SCHEDULED_JOBS_KEY = "rq:scheduler:scheduled_jobs"
 SCHEDULER_INSTANCE_KEY = "rq:scheduler_instance:{}"
 #: RQ job ids of periodic runs (RQ accepts only letters, digits, "_" and "-").
 SCHEDULE_ID_PREFIX = "scribes-periodic-"
+#: RQ job ids of one-off runs scheduled by `jobs.schedules.task_run_at`: prefix, key, "-", a unique part.
+RUN_ONCE_ID_PREFIX = "scribes-once-"
 #: The jobs app's own key beside RQ's: a job's live event stream (jobs.events).
 JOB_EVENTS_KEY = "scribes:job:{}:events"
 

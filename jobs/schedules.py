@@ -13,15 +13,25 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 from jobs.registry import get_task
-from jobs.rqkeys import SCHEDULE_ID_PREFIX, SCHEDULER_INSTANCE_KEY
+from jobs.rqkeys import (
+    RUN_ONCE_ID_PREFIX,
+    SCHEDULE_ID_PREFIX,
+    SCHEDULED_JOBS_KEY,
+    SCHEDULER_INSTANCE_KEY,
+    rq_connection,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +112,45 @@ def register_periodic_jobs(scheduler) -> list[str]:
         )
         lines.append(f"{job.job_type}: cron {cron!r} on queue {spec.queue} (schedule id {schedule_id})")
     return lines
+
+
+def task_run_at(job_type: str, *, at: datetime, key: str, **kwargs) -> str:
+    """Have `manage.py rqscheduler` enqueue `job_type`'s task once at `at`; returns the RQ job id.
+
+    One pending run per `key`: a run of the same key still waiting in the
+    scheduler is cancelled first, so repeated calls move the run instead of
+    piling runs up. Each run gets an id of its own: a run that already started
+    (the caller itself, often) is never overwritten. Like a periodic run, it gets
+    its BackgroundJob row when it starts.
+    """
+    from rq_scheduler import Scheduler
+
+    if at.microsecond:  # rq-scheduler keeps whole seconds: round up, never run early
+        at = at.replace(microsecond=0) + timedelta(seconds=1)
+    spec = get_task(job_type)
+    connection = rq_connection()
+    prefix = f"{RUN_ONCE_ID_PREFIX}{key}-"
+    scheduler = Scheduler(queue_name=spec.queue, connection=connection)
+    for member, _ in connection.zscan_iter(SCHEDULED_JOBS_KEY, match=f"{prefix}*"):
+        pending = member.decode()
+        # Lost to the scheduler between the scan and here: it was enqueued, and runs too.
+        if connection.zrem(SCHEDULED_JOBS_KEY, pending):
+            try:
+                Job.fetch(pending, connection=connection).delete()
+            except NoSuchJobError:
+                pass
+    rq_job = scheduler.enqueue_at(
+        at,
+        spec.entry,
+        job_id=f"{prefix}{uuid.uuid4().hex}",
+        queue_name=spec.queue,
+        timeout=spec.timeout,
+        job_result_ttl=3600,
+        job_description=f"{job_type} once at {at.isoformat()}",
+        meta={"job_type": job_type},
+        **kwargs,
+    )
+    return rq_job.id
 
 
 def _scheduler_base():

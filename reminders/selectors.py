@@ -48,19 +48,31 @@ def reminder_claimable(*, now: datetime, due_only: bool = True) -> QuerySet[Remi
     return reminders
 
 
-def reminder_sweep_has_work(*, now: datetime) -> bool:
-    """Whether a sweep at `now` has anything to do: one query on the (status, scheduled_at) index.
+def reminder_sweep_outlook(*, now: datetime, horizon: datetime) -> datetime | None:
+    """When a sweep next has work, looking no further than `horizon`; a time at or before `now` means now.
 
-    With the sweep running every minute most ticks find nothing; this lets them
-    stop after one indexed read. True for every reminder `reminders_sweep` could
-    act on (due, retry due, or an abandoned delivery to fail) and for a few it
-    skips (a claim a live sweep holds), never False when there is work.
+    One query on the (status, scheduled_at) index: the earliest reminder that
+    `reminders_sweep` could act on by then (due, retry due, or an abandoned
+    delivery to fail), including a few it skips (a claim a live sweep holds).
+    A reminder waiting out a retry backoff is left to the ticks. None when
+    nothing comes due before `horizon`.
     """
     return (
-        Reminder.objects.filter(status=ReminderStatus.PENDING, scheduled_at__lte=now)
+        Reminder.objects.filter(status=ReminderStatus.PENDING, scheduled_at__lte=horizon)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now) | Q(delivery_started_at__isnull=False))
-        .exists()
+        .order_by("scheduled_at")
+        .values_list("scheduled_at", flat=True)
+        .first()
     )
+
+
+def reminder_sweep_has_work(*, now: datetime) -> bool:
+    """Whether a sweep at `now` has anything to do (never False when there is work).
+
+    With the sweep running every minute most ticks find nothing; this lets them
+    stop after one indexed read.
+    """
+    return reminder_sweep_outlook(now=now, horizon=now) is not None
 
 
 def reminder_due_count(*, now: datetime) -> int:
@@ -75,6 +87,11 @@ def sweep_slot(*, at: datetime, cron: str | None = None) -> datetime:
     # croniter's get_prev from exactly a slot returns the slot before; cron has
     # minute resolution, so one second later lands in the right slot.
     return croniter(cron or settings.REMINDER_SWEEP_CRON, at + timedelta(seconds=1)).get_prev(datetime)
+
+
+def sweep_next(*, at: datetime | None = None, cron: str | None = None) -> datetime:
+    """The first cron tick after `at` (default now)."""
+    return croniter(cron or settings.REMINDER_SWEEP_CRON, at or timezone.now()).get_next(datetime)
 
 
 def sweep_interval(*, cron: str | None = None, at: datetime | None = None) -> timedelta:

@@ -53,7 +53,7 @@ from redis.exceptions import RedisError
 
 from reminders.delivery import NoEmailAddress, reminder_message, reminder_send
 from reminders.models import Reminder, ReminderStatus, ReminderSweepSlot
-from reminders.selectors import reminder_claimable, reminder_due_count, reminder_sweep_has_work
+from reminders.selectors import reminder_claimable, reminder_due_count, reminder_sweep_outlook
 from scribes.text import truncate
 
 logger = logging.getLogger("reminders.sweep")
@@ -451,17 +451,23 @@ def reminder_sweep_run(
     slot: datetime | None = None,
     background_job=None,
     progress: Callable[[int, int], None] | None = None,
+    horizon: datetime | None = None,
 ) -> dict:
     """One guarded sweep: no overlap with a running sweep, at most one per cron `slot`.
 
-    Without `slot` (manual runs) only the overlap guard applies. Returns the
-    BackgroundJob's result_data; a skipped run says why under "skipped".
-    A tick with nothing due stops after one indexed query (the sweep runs every
-    minute by default): no lock, no slot, no claim.
+    Without `slot` (manual runs, follow-ups) only the overlap guard applies.
+    Returns the BackgroundJob's result_data; a skipped run says why under
+    "skipped". A tick with nothing due stops after one indexed query (the sweep
+    runs every minute by default): no lock, no slot, no claim. With `horizon`,
+    the result's "next_due" (a datetime, for the caller to act on) is when a
+    reminder comes due before `horizon`, if one does: the same query answers it
+    on an empty tick, one more after a sweep.
     """
-    if not reminder_sweep_has_work(now=timezone.now()):
+    now = timezone.now()
+    first = reminder_sweep_outlook(now=now, horizon=horizon or now)
+    if first is None or first > now:
         logger.info("Found 0 due reminders")
-        return SweepResult().as_result()
+        return {**SweepResult().as_result(), **({"next_due": first} if first else {})}
     try:
         lock = _SweepLock()
         acquired = lock.acquire()
@@ -476,10 +482,15 @@ def reminder_sweep_run(
         if slot is not None and not reminder_sweep_slot_take(slot=slot, background_job=background_job):
             logger.info("Skipping reminder sweep: the slot %s was already swept", slot.isoformat())
             return SweepResult(reason=f"slot {slot.isoformat()} already swept").as_result()
-        return reminders_sweep(progress=progress, keep_alive=lock.keep_alive if lock else None).as_result()
+        result = reminders_sweep(progress=progress, keep_alive=lock.keep_alive if lock else None).as_result()
     finally:
         if lock:
             lock.release()
+    if horizon is not None:
+        first = reminder_sweep_outlook(now=timezone.now(), horizon=horizon)
+        if first is not None:
+            result["next_due"] = first
+    return result
 
 
 # --- admin actions ---------------------------------------------------------------------

@@ -1,9 +1,16 @@
 """Keyword search: web-search syntax on PostgreSQL and SQLite alike, ranked, owner-only, bad input a 400."""
 
 import pytest
+from django.db import connection
 
 from notes.models import Note
-from notes.search import KeywordQueryError, fts5_expression, keyword_query_parse, snippet_around
+from notes.search import (
+    KeywordQueryError,
+    fts5_expression,
+    keyword_query_parse,
+    note_keyword_ranking,
+    snippet_around,
+)
 from notes.services import note_create, note_update
 
 pytestmark = pytest.mark.django_db
@@ -103,3 +110,31 @@ def test_snippet_marks_matched_words_around_the_densest_match():
     assert "dogs" in snippet and len(snippet) <= 210
     assert "<mark>dogs</mark>" in highlight and "<mark>dog</mark>" in highlight
     assert "&lt;b&gt;ran&lt;/b&gt;" in highlight
+
+
+def _ranked(user, text):
+    return note_keyword_ranking(user=user, query=keyword_query_parse(text), limit=50, relaxed=True)
+
+
+def test_a_rare_word_outweighs_a_common_one_repeated(user):
+    """BM25 on both databases: how rare a word is among the notes counts, not only how often it occurs."""
+    for i in range(12):
+        note_create(user=user, title=f"fruit {i}", content=f"An apple a day, entry {i}.")
+    common = note_create(user=user, title="orchard", content="Apple apple apple, apple pie and apple jam.")
+    rare = note_create(user=user, title="zoo", content="We saw a zebra and an apple tree.")
+    ranked = [note_id for note_id, _ in _ranked(user, "apple zebra")]
+    assert ranked[0] == rare.pk
+    assert ranked.index(common.pk) < ranked.index(Note.objects.get(title="fruit 0").pk)  # more often, same rarity
+
+
+def test_postgres_document_frequencies_are_the_callers_own(user, other_user):
+    """On PostgreSQL a word's rarity is counted among the caller's notes only (FTS5's bm25 is table-wide)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's FTS5 bm25 counts every row of the table")
+    note_create(user=user, title="a", content="quokka sightings on the island")
+    note_create(user=user, title="b", content="island ferry times")
+    before = _ranked(user, "quokka island")
+    for i in range(20):
+        note_create(user=other_user, title=f"q{i}", content=f"quokka quokka number {i}")
+    assert _ranked(user, "quokka island") == before
+    assert {note_id for note_id, _ in before} == set(Note.objects.filter(user=user).values_list("pk", flat=True))
