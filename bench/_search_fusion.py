@@ -95,10 +95,17 @@ def _normalize(scores: dict[str, float], how: str) -> dict[str, float]:
     return {d: s / top if top else 0.0 for d, s in scores.items()}
 
 
-def fuse(method, params, keyword, semantic, strict) -> list[str]:
-    """Doc ids best first. keyword / semantic: [(doc id, score)] best first."""
+def fuse(method, params, keyword, semantic, strict, cosines=None) -> list[str]:
+    """Doc ids best first. keyword / semantic: [(doc id, score)] best first.
+
+    With `params["fill"]`, keyword candidates outside the semantic top `depth` get
+    their real cosine from `cosines` (doc id → cosine), as semantic.hybrid does.
+    """
     depth = params["depth"]
     keyword, semantic = keyword[:depth], semantic[:depth]
+    if params.get("fill"):
+        known = {doc for doc, _ in semantic}
+        semantic = semantic + [(doc, cosines[doc]) for doc, _ in keyword if doc not in known]
     if method == "rrf":
         scores: dict[str, float] = {}
         for ranking, weight in ((keyword, params["w"]), (semantic, 1.0)):
@@ -134,11 +141,12 @@ def main() -> None:
     finally:
         drop()
     doc_ids = [d["id"] for d in docs]
-    semantic = {}
+    semantic, cosines = {}, {}
     for q, vector in zip(queries, claims, strict=True):
         per_doc = np.maximum.reduceat(chunks @ vector, starts)
         top = np.argsort(-per_doc, kind="stable")[:DEPTH]
         semantic[str(q["id"])] = [(doc_ids[i], float(per_doc[i])) for i in top]
+        cosines[str(q["id"])] = dict(zip(doc_ids, per_doc.tolist(), strict=True))
 
     def score(half, rank, method, params):
         total = 0.0
@@ -151,7 +159,7 @@ def main() -> None:
             elif method == "semantic":
                 ranked = [d for d, _ in semantic[qid][:10]]
             else:
-                ranked = fuse(method, params, kw, semantic[qid], strict)
+                ranked = fuse(method, params, kw, semantic[qid], strict, cosines[qid])
             total += ndcg_at_10(ranked, set(q["relevant"]))
         return total / len(half)
 
@@ -163,10 +171,10 @@ def main() -> None:
         grid = [("rrf", {"k": k, "w": w, "depth": d, "strict": s})
                 for k, w, d, s in itertools.product((5, 10, 20, 60), (0.25, 0.5, 0.75, 1.0), (20, 50, 100, 200),
                                                     (True, False))]  # fmt: skip
-        grid += [("convex", {"alpha": a, "kw_norm": kn, "sem_norm": sn, "depth": d, "strict": s})
-                 for a, kn, sn, d, s in itertools.product((0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0),
-                                                          ("minmax", "zscore", "max"), ("minmax", "zscore"),
-                                                          (20, 50, 100, 200), (True, False))]  # fmt: skip
+        convex = itertools.product((0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0), ("minmax", "zscore", "max"),
+                                   ("minmax", "zscore"), (20, 50, 100, 200), (True, False), (True, False))  # fmt: skip
+        grid += [("convex", {"alpha": a, "kw_norm": kn, "sem_norm": sn, "depth": d, "strict": s, "fill": f})
+                 for a, kn, sn, d, s, f in convex]  # fmt: skip
         for method, params in grid:
             tuning = score(halves["tuning"], rank, method, params)
             rows.append((tuning / base["tuning"], rank, method, params, base))

@@ -18,20 +18,20 @@ from semantic.selectors import content_offset, note_embedding_text, note_semanti
 HYBRID, SEMANTIC, KEYWORD = "hybrid", "semantic", "keyword"
 MODES = (HYBRID, SEMANTIC, KEYWORD)
 
-# Why a convex combination and not reciprocal rank fusion: with one signal much
-# stronger than the other (ts_rank on PostgreSQL), fusing normalized scores keeps
-# how far apart the notes are, which ranks throw away (Bruch et al. 2022, "An
-# Analysis of Fusion Functions for Hybrid Retrieval"). Measured with
-# bench/_search_fusion.py, nDCG@10 hybrid / better single mode, tuning | held-out half
-# (chosen as the best of the grid's worst database on the tuning half):
-#   convex, cosine min-max + 0.3 x keyword / its max, 200 candidates:
-#       PostgreSQL 1.029 | 1.010, SQLite 1.025 | 1.023
-#   RRF k=60, keyword weight 0.5, 100 candidates (the previous choice):
-#       PostgreSQL 1.011 | 1.005, SQLite 1.006 | 1.028
-# Neither meets the 1.03 target on PostgreSQL's held-out half: ts_rank (no document
-# frequencies) is a weaker keyword signal than SQLite's bm25 (keyword nDCG@10 0.77 vs 0.89).
+# Why a convex combination and not reciprocal rank fusion: fusing normalized scores
+# keeps how far apart the notes are, which ranks throw away (Bruch et al. 2022, "An
+# Analysis of Fusion Functions for Hybrid Retrieval"). Each keyword candidate gets its
+# real cosine (not the bottom of the semantic candidates), so a note that holds the
+# query's rare words and is close in meaning, but just outside the semantic top
+# CANDIDATES, is not penalized. Measured with bench/_search_fusion.py (keyword: BM25
+# on both databases), nDCG@10 hybrid / better single mode, tuning | held-out half, the
+# best of the grid's worse database on the tuning half:
+#   convex, cosine min-max + 0.5 x BM25 / its max, real cosines, 200 candidates:
+#       PostgreSQL 1.030 | 1.053, SQLite 1.033 | 1.050
+#   the same without real cosines (keyword-only candidates at the floor), 0.3 x:
+#       PostgreSQL 1.022 | 1.037, SQLite 1.026 | 1.030
 CANDIDATES = 200
-KEYWORD_WEIGHT = 0.3
+KEYWORD_WEIGHT = 0.5
 RRF_K = 60  # rrf_fuse is kept for comparison in the tuning bench
 #: A short query (at most this many words and phrases) is a lookup: notes holding all of them
 #: (as `GET /notes?search=` means it) rank first, fused order within each tier, so a code or a name
@@ -54,10 +54,11 @@ def convex_fuse(
 ) -> list[tuple[int, float]]:
     """`(id, score)` best first: semantic min-max normalized + `weight` x keyword divided by its best.
 
-    Both inputs are `(id, score)` best first, higher better. Keyword scores (ts_rank,
-    negated bm25) are >= 0, so dividing by the best keeps 0 meaning "no keyword match".
-    A candidate missing from one ranking scores 0 there (the bottom of the
-    candidates). Ties break by id, so the order is deterministic.
+    Both inputs are `(id, score)` best first, higher better. Keyword scores (BM25)
+    are >= 0, so dividing by the best keeps 0 meaning "no keyword match". The
+    semantic input should score every keyword candidate that has a vector; one
+    missing from it (no vector yet) scores 0 there, the bottom of the candidates.
+    Ties break by id, so the order is deterministic.
     """
     sem = dict(semantic)
     low, high = min(sem.values(), default=0.0), max(sem.values(), default=0.0)
@@ -94,9 +95,12 @@ def note_hybrid_search(*, user, query: str, limit: int = 10, mode: str = HYBRID,
     keyword = _keyword_query(query, mode) if mode != SEMANTIC else None
     keyword_ranked = note_keyword_ranking(user=user, query=keyword, limit=depth, relaxed=True) if keyword else []
     model, unindexed, semantic_ranked = None, 0, []
+    semantic_also = []
     if mode != KEYWORD:
-        ranking = note_semantic_ranking(user=user, query=query, limit=depth)
+        also = [note_id for note_id, _ in keyword_ranked] if mode == HYBRID else None
+        ranking = note_semantic_ranking(user=user, query=query, limit=depth, also=also)
         model, unindexed, semantic_ranked = ranking["model"], ranking["unindexed"], ranking["ranked"]
+        semantic_also = ranking["also"]
     else:
         model = active_model_name()
 
@@ -107,7 +111,8 @@ def note_hybrid_search(*, user, query: str, limit: int = 10, mode: str = HYBRID,
     elif mode == KEYWORD:
         ranked = keyword_ranked
     else:
-        ranked = convex_fuse(keyword_ranked, [(note_id, score) for note_id, score, _ in semantic_ranked])
+        scored = semantic_ranked + semantic_also
+        ranked = convex_fuse(keyword_ranked, [(note_id, score) for note_id, score, _ in scored])
     if keyword and keyword_ranked and keyword.size <= STRICT_FIRST_MAX_UNITS:
         strict = {note_id for note_id, _ in note_keyword_ranking(user=user, query=keyword, limit=depth)}
         # sorted() is stable: within each tier the ranking's order stays.

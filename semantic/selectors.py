@@ -167,18 +167,20 @@ def _index_state(*, user, model: str) -> tuple[int, int, object]:
     return notes, indexed, latest
 
 
-def note_semantic_ranking(*, user, query: str, limit: int) -> dict:
+def note_semantic_ranking(*, user, query: str, limit: int, also: list[int] | None = None) -> dict:
     """The user's notes ranked by their best chunk's cosine similarity to `query`.
 
-    Returns `{"ranked": [(note_id, score, best chunk index), ...], "model", "unindexed"}`;
+    Returns `{"ranked": [(note_id, score, best chunk index), ...], "model", "unindexed", "also"}`;
     notes without a vector from the active model are counted in `unindexed`, not ranked.
+    `also` asks for the scores of those notes too (hybrid search's keyword candidates):
+    `"also"` holds the ones outside the top `limit` that have a vector, same shape.
     """
     embedder = get_embedder()
     model = embedder.model_name
     notes, indexed, latest = _index_state(user=user, model=model)
     unindexed = notes - indexed
     if not indexed:
-        return {"ranked": [], "model": model, "unindexed": unindexed}
+        return {"ranked": [], "model": model, "unindexed": unindexed, "also": []}
     key = (user.pk, model)
     version = (indexed, latest)
     matrix = vector_cache.get(key, version)
@@ -192,7 +194,15 @@ def note_semantic_ranking(*, user, query: str, limit: int) -> dict:
     top = np.argpartition(-scores, k - 1)[:k]
     top = top[np.argsort(-scores[top], kind="stable")]
     ranked = [(int(matrix.note_ids[i]), float(scores[i]), matrix.best_chunk(i, chunk_scores)) for i in top]
-    return {"ranked": ranked, "model": model, "unindexed": unindexed}
+    extra = []
+    if also:
+        wanted = np.isin(matrix.note_ids, np.asarray(also, dtype=matrix.note_ids.dtype))
+        wanted[top] = False
+        extra = [
+            (int(matrix.note_ids[i]), float(scores[i]), matrix.best_chunk(i, chunk_scores))
+            for i in np.flatnonzero(wanted)
+        ]
+    return {"ranked": ranked, "model": model, "unindexed": unindexed, "also": extra}
 
 
 def note_search(*, user, query: str, limit: int = 10) -> dict:
