@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
+from redis.exceptions import RedisError
 from rq import get_current_job
 
 from jobs.runner import tracked_task
@@ -46,8 +47,12 @@ def sweep_due_reminders(ctx, *, manual: bool = False, follow_up: bool = False):
     next_due = result.pop("next_due", None)
     if next_due is not None:
         at = max(next_due, timezone.now() + FOLLOW_UP_MIN_GAP)
-        task_run_at(SWEEP_JOB_TYPE, at=at, key=FOLLOW_UP_KEY, follow_up=True)
-        result["follow_up_at"] = at.isoformat()
+        try:
+            task_run_at(SWEEP_JOB_TYPE, at=at, key=FOLLOW_UP_KEY, follow_up=True)
+        except RedisError as exc:  # the sweep itself succeeded; the next tick sends them
+            ctx.log.warning("Could not schedule the follow-up sweep for %s (Redis: %s)", at.isoformat(), exc)
+        else:
+            result["follow_up_at"] = at.isoformat()
     return result
 
 

@@ -122,3 +122,17 @@ def test_manual_sweeps_schedule_no_follow_up(redis_conn, user, note):
     assert "follow_up_at" not in sweep_due_reminders(manual=True)
     assert _pending_follow_ups(redis_conn) == {}
     assert "next_due" not in services.reminder_sweep_run()
+
+
+def test_an_unschedulable_follow_up_does_not_fail_the_sweep(redis_conn, user, note, hourly_ticks, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def unreachable(*args, **kwargs):
+        raise RedisConnectionError("Redis went away")
+
+    monkeypatch.setattr("reminders.tasks.task_run_at", unreachable)
+    Reminder.objects.create(user=user, note=note, scheduled_at=timezone.now() + timedelta(seconds=60))
+    row = _tick()
+    assert row.status == JobStatus.COMPLETED
+    assert "follow_up_at" not in row.result_data
+    assert "Could not schedule the follow-up sweep" in row.log

@@ -198,3 +198,16 @@ def test_docs_show_the_search_parameters(api_client):
     assert "search" in names("/notes/")
     result = schema["components"]["schemas"]["SearchResult"]["properties"]
     assert {"matched", "highlight", "snippet", "score"} <= set(result)
+
+
+def test_keyword_candidates_outside_the_semantic_top_get_their_real_cosine(user, notes):
+    """Hybrid scores a keyword-only candidate by its cosine, not by the bottom of the semantic candidates."""
+    from semantic.selectors import note_semantic_ranking
+
+    ids = [note.pk for note in notes]
+    ranking = note_semantic_ranking(user=user, query="dog barked", limit=1, also=ids)
+    (top,) = ranking["ranked"]
+    also = {note_id: score for note_id, score, _ in ranking["also"]}
+    assert set(also) == set(ids) - {top[0]}  # every asked note but the one already ranked
+    full = note_semantic_ranking(user=user, query="dog barked", limit=len(ids))
+    assert also == {note_id: score for note_id, score, _ in full["ranked"] if note_id != top[0]}
