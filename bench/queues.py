@@ -10,8 +10,8 @@
 2. Reminder lateness: 200 reminders due across 5 minutes while a regeneration
    runs on the model worker for the whole time (slowed hashing embedder, as in
    scribes/tests/test_purposes.py), with the production every-minute sweep and
-   its follow-ups (reminders/tasks.py): p50 and p99 of (sent_at - scheduled_at). Takes about 6.5 minutes (`--quick`:
-   40 reminders across 1 minute).
+   its follow-ups (reminders/tasks.py): p50 and p99 of (sent_at - scheduled_at).
+   Takes about 6.5 minutes (`--quick`: 40 reminders across 1 minute).
 """
 
 from __future__ import annotations
