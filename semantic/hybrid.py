@@ -26,11 +26,10 @@ MODES = (HYBRID, SEMANTIC, KEYWORD)
 # CANDIDATES, is not penalized. Measured with bench/_search_fusion.py (keyword: BM25
 # on both databases), nDCG@10 hybrid / better single mode, tuning | held-out half, the
 # best of the grid's worse database on the tuning half:
-#   convex, cosine min-max + 0.5 x BM25 / its max, real cosines, 200 candidates:
-#       PostgreSQL 1.030 | 1.053, SQLite 1.033 | 1.050
-#   the same without real cosines (keyword-only candidates at the floor), 0.3 x:
-#       PostgreSQL 1.022 | 1.037, SQLite 1.026 | 1.030
-CANDIDATES = 200
+#   convex, cosine min-max + 0.5 x BM25 / its max, real cosines, 150 candidates:
+#       PostgreSQL 1.0298 | 1.053, SQLite 1.033 | 1.050
+#   the same with 200 candidates: PostgreSQL 1.022 | 1.053, SQLite 1.033 | 1.050
+CANDIDATES = 150
 KEYWORD_WEIGHT = 0.5
 RRF_K = 60  # rrf_fuse is kept for comparison in the tuning bench
 #: A short query (at most this many words and phrases) is a lookup: notes holding all of them
