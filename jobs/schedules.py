@@ -117,11 +117,12 @@ def register_periodic_jobs(scheduler) -> list[str]:
 def task_run_at(job_type: str, *, at: datetime, key: str, **kwargs) -> str:
     """Have `manage.py rqscheduler` enqueue `job_type`'s task once at `at`; returns the RQ job id.
 
-    One pending run per `key`: a run of the same key still waiting in the
-    scheduler is cancelled first, so repeated calls move the run instead of
-    piling runs up. Each run gets an id of its own: a run that already started
-    (the caller itself, often) is never overwritten. Like a periodic run, it gets
-    its BackgroundJob row when it starts.
+    One pending run per `key`, the earliest: a run of the key already waiting
+    for `at` or sooner is kept (its id returned), a later one is cancelled and
+    replaced. So callers that each know of one due time never push a run back;
+    the task, when it runs, plans the next. Each run gets an id of its own: a
+    run that already started (the caller itself, often) is never touched. Like
+    a periodic run, it gets its BackgroundJob row when it starts.
     """
     from rq_scheduler import Scheduler
 
@@ -130,16 +131,20 @@ def task_run_at(job_type: str, *, at: datetime, key: str, **kwargs) -> str:
     spec = get_task(job_type)
     connection = rq_connection()
     prefix = f"{RUN_ONCE_ID_PREFIX}{key}-"
-    scheduler = Scheduler(queue_name=spec.queue, connection=connection)
-    for member, _ in connection.zscan_iter(SCHEDULED_JOBS_KEY, match=f"{prefix}*"):
-        pending = member.decode()
+    pending = {
+        member.decode(): score for member, score in connection.zscan_iter(SCHEDULED_JOBS_KEY, match=f"{prefix}*")
+    }
+    sooner = [job_id for job_id, score in pending.items() if score <= at.timestamp()]
+    if sooner:
+        return sooner[0]
+    for job_id in pending:
         # Lost to the scheduler between the scan and here: it was enqueued, and runs too.
-        if connection.zrem(SCHEDULED_JOBS_KEY, pending):
+        if connection.zrem(SCHEDULED_JOBS_KEY, job_id):
             try:
-                Job.fetch(pending, connection=connection).delete()
+                Job.fetch(job_id, connection=connection).delete()
             except NoSuchJobError:
                 pass
-    rq_job = scheduler.enqueue_at(
+    rq_job = Scheduler(queue_name=spec.queue, connection=connection).enqueue_at(
         at,
         spec.entry,
         job_id=f"{prefix}{uuid.uuid4().hex}",

@@ -169,7 +169,10 @@ class ScribesWorkerMixin:
 
     def bootstrap(self, *args, **kwargs):
         super().bootstrap(*args, **kwargs)
-        for line in banner_lines(self.queue_names()):
+        lines = banner_lines(self.queue_names())
+        how = "in this process (no fork)" if isinstance(self, SimpleWorker) else "in a work-horse forked per job"
+        lines.insert(3, f"Runs jobs: {how} ({type(self).__name__})")
+        for line in lines:
             self.log.info(line)
         warm_up(self.queue_names())
 

@@ -52,6 +52,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from reminders.delivery import NoEmailAddress, reminder_message, reminder_send
+from reminders.follow_ups import sweep_follow_up_request
 from reminders.models import Reminder, ReminderStatus, ReminderSweepSlot
 from reminders.selectors import reminder_claimable, reminder_due_count, reminder_sweep_outlook
 from scribes.text import truncate
@@ -100,7 +101,15 @@ def reminder_create(*, user, note, scheduled_at: datetime) -> Reminder:
         raise ReminderLimitExceeded(
             f"You already have {limit} pending reminders, the most allowed; cancel or delete some first."
         )
-    return Reminder.objects.create(user=user, note=note, scheduled_at=scheduled_at)
+    reminder = Reminder.objects.create(user=user, note=note, scheduled_at=scheduled_at)
+    _follow_up_on_commit(reminder)
+    return reminder
+
+
+def _follow_up_on_commit(reminder: Reminder) -> None:
+    # Due before the next tick: no sweep has seen it yet, so ask for its follow-up now.
+    if reminder.status == ReminderStatus.PENDING:
+        transaction.on_commit(lambda: sweep_follow_up_request(due=reminder.scheduled_at))
 
 
 @transaction.atomic
@@ -121,6 +130,7 @@ def reminder_update(*, reminder: Reminder, **fields) -> Reminder:
     # A new time or note invalidates any claim a sweep holds on the old one.
     locked.claim_token, locked.claimed_at, locked.next_attempt_at = "", None, None
     locked.save()
+    _follow_up_on_commit(locked)
     return locked
 
 

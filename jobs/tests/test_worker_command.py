@@ -58,6 +58,7 @@ def test_system_worker_never_imports_torch_even_with_the_real_model_configured(
     assert result.returncode == 0, output
     assert any(line.endswith(f"Queues: {queues.SYSTEM}") for line in output.splitlines()), output
     assert f"Warm-up semantic: not loaded (this worker serves none of {queues.SEMANTIC})" in output
+    assert "Runs jobs: in this process (no fork) (ScribesSimpleWorker)" in output
     row = BackgroundJob.objects.get(pk=job.pk)
     assert row.status == JobStatus.COMPLETED, output
     assert row.result_data == {"torch": False, "sentence_transformers": False}
@@ -76,3 +77,4 @@ def test_rqworker_purpose_semantic_listens_on_the_model_queue_only(subprocess_en
     assert result.returncode == 0, output
     assert any(line.endswith(f"Queues: {queues.SEMANTIC}") for line in output.splitlines()), output
     assert "Warm-up semantic: loaded before the first job" in output
+    assert "Runs jobs: in a work-horse forked per job (ScribesWorker)" in output

@@ -13,9 +13,10 @@ from jobs.rqkeys import RUN_ONCE_ID_PREFIX, SCHEDULED_JOBS_KEY
 from jobs.schedules import task_run_at
 from jobs.tests.utils import work_burst
 from reminders import services
+from reminders.follow_ups import FOLLOW_UP_KEY, FOLLOW_UP_MIN_GAP
 from reminders.models import Reminder, ReminderStatus, ReminderSweepSlot
 from reminders.selectors import SWEEP_JOB_TYPE, reminder_sweep_outlook, sweep_next
-from reminders.tasks import FOLLOW_UP_KEY, FOLLOW_UP_MIN_GAP, sweep_due_reminders
+from reminders.tasks import sweep_due_reminders
 from scribes import queues
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -107,14 +108,29 @@ def test_follow_ups_are_spaced_by_the_minimum_gap(redis_conn, user, note, make_d
     assert score >= int((before + FOLLOW_UP_MIN_GAP).timestamp())
 
 
-def test_a_run_once_replaces_the_pending_run_of_its_key_only(redis_conn):
+def test_a_run_once_keeps_the_earliest_pending_run_of_its_key_only(redis_conn):
     at = timezone.now() + timedelta(minutes=10)
     first = task_run_at(SWEEP_JOB_TYPE, at=at, key="a", follow_up=True)
     other = task_run_at(SWEEP_JOB_TYPE, at=at, key="b", follow_up=True)
-    second = task_run_at(SWEEP_JOB_TYPE, at=at + timedelta(seconds=5), key="a", follow_up=True)
+    assert task_run_at(SWEEP_JOB_TYPE, at=at + timedelta(seconds=5), key="a", follow_up=True) == first  # later: kept
+    sooner = task_run_at(SWEEP_JOB_TYPE, at=at - timedelta(seconds=5), key="a", follow_up=True)  # sooner: replaces
     scheduled = {member.decode() for member in redis_conn.zrange(SCHEDULED_JOBS_KEY, 0, -1)}
-    assert scheduled == {other, second} and first != second
+    assert scheduled == {other, sooner} and first != sooner
     assert not redis_conn.exists(f"rq:job:{first}")
+
+
+def test_a_reminder_created_due_before_the_next_tick_asks_for_its_follow_up(
+    redis_conn, auth_client, note, hourly_ticks
+):
+    due = timezone.now() + timedelta(seconds=90)
+    response = auth_client.post("/reminders", {"note_id": note.pk, "scheduled_at": due.isoformat()}, format="json")
+    assert response.status_code == 201, response.content
+    (score,) = _pending_follow_ups(redis_conn).values()
+    assert int(due.timestamp()) <= score <= due.timestamp() + 1
+    later = timezone.now() + timedelta(seconds=150)  # a later one does not push the pending run back
+    response = auth_client.post("/reminders", {"note_id": note.pk, "scheduled_at": later.isoformat()}, format="json")
+    assert response.status_code == 201, response.content
+    assert list(_pending_follow_ups(redis_conn).values()) == [score]
 
 
 def test_manual_sweeps_schedule_no_follow_up(redis_conn, user, note):
@@ -130,9 +146,9 @@ def test_an_unschedulable_follow_up_does_not_fail_the_sweep(redis_conn, user, no
     def unreachable(*args, **kwargs):
         raise RedisConnectionError("Redis went away")
 
-    monkeypatch.setattr("reminders.tasks.task_run_at", unreachable)
+    monkeypatch.setattr("reminders.follow_ups.task_run_at", unreachable)
     Reminder.objects.create(user=user, note=note, scheduled_at=timezone.now() + timedelta(seconds=60))
     row = _tick()
     assert row.status == JobStatus.COMPLETED
     assert "follow_up_at" not in row.result_data
-    assert "Could not schedule the follow-up sweep" in row.log
+    assert "No follow-up sweep scheduled" in row.log

@@ -7,12 +7,24 @@ one listens on every project queue, critical first (a one-process deployment);
 RQ's built-in scheduler must run for retries with intervals and `enqueue_in`
 jobs, or those sit in the scheduled registry forever (rq-scheduler does not move
 them).
+
+A worker for the system purpose alone runs its jobs in its own process
+(`ScribesSimpleWorker`) unless `--worker-class` says otherwise: its jobs (the
+sweep, the reconciler) are short and never load the model, so a fork per job,
+plus the new database connection each horse opens, cost more than the jobs
+themselves (`bench/queues.py`: 2.45 x a bare `rq worker` without the fork, 0.32
+with it). A job that crashes the process takes the worker down with it; the
+supervisor restarts it and the reconciler fails or retries the row, as for a
+killed work-horse. Every other worker forks: the model worker keeps the model
+loaded in the parent and shares it with each horse.
 """
 
 from django.core.management.base import CommandError
 from django_rq.management.commands import rqworker
 
 from scribes import queues
+
+SYSTEM_WORKER_CLASS = "jobs.worker.ScribesSimpleWorker"
 
 
 class Command(rqworker.Command):
@@ -47,8 +59,11 @@ class Command(rqworker.Command):
         from django.conf import settings
 
         names = list(args)
-        for purpose in options.pop("purpose", None) or ():
+        purposes = options.pop("purpose", None) or []
+        for purpose in purposes:
             names += [name for name in queues.PURPOSES[purpose] if name not in names]
+        if set(purposes) == {"system"} and not args and not options.get("worker_class"):
+            options["worker_class"] = SYSTEM_WORKER_CLASS
         names = names or list(queues.ALL)
         unknown = [name for name in names if name not in settings.RQ_QUEUES]
         if unknown:
