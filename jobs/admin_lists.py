@@ -64,8 +64,8 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
-class OperatorPageAdmin(admin.ModelAdmin):
-    """An operator page over a proxy model (job health, dashboard): staff who may view jobs see it; nothing to edit."""
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A list nobody adds to, edits or deletes from in the admin (audit trails, operator pages)."""
 
     def has_add_permission(self, request):
         return False
@@ -75,6 +75,10 @@ class OperatorPageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class OperatorPageAdmin(ReadOnlyAdmin):
+    """An operator page over a proxy model (job health, dashboard): staff who may view jobs see it; nothing to edit."""
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_active and request.user.is_staff and request.user.has_perm("jobs.view_backgroundjob")

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from redis.exceptions import RedisError
 
-from jobs.admin_lists import OperatorPageAdmin
+from jobs.admin_lists import OperatorPageAdmin, ReadOnlyAdmin
 from jobs.charts import bar_chart, line_chart, seconds_label
 from jobs.dashboard import DEFAULT_WINDOW, WINDOWS, dashboard_job_types, dashboard_live, dashboard_series
 from jobs.models import BackgroundJobEvent, JobDashboard, OperatorAction
@@ -125,7 +125,7 @@ class JobDashboardAdmin(OperatorPageAdmin):
 
 
 @admin.register(OperatorAction)
-class OperatorActionAdmin(admin.ModelAdmin):
+class OperatorActionAdmin(ReadOnlyAdmin):
     """Who did what, from the admin or a command: read-only and searchable."""
 
     list_display = ["at", "actor", "source", "action", "target", "count", "detail"]
@@ -135,18 +135,9 @@ class OperatorActionAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
     readonly_fields = list_display
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(BackgroundJobEvent)
-class BackgroundJobEventAdmin(admin.ModelAdmin):
+class BackgroundJobEventAdmin(ReadOnlyAdmin):
     """Every job's audit trail in one searchable list: operators' actions, repairs, retried attempts."""
 
     list_display = ["at", "job_link", "actor", "source", "action", "status_before", "status_after", "reason"]
@@ -165,12 +156,3 @@ class BackgroundJobEventAdmin(admin.ModelAdmin):
             str(event.job_id)[:8],
             event.job.job_type,
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
