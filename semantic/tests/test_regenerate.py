@@ -12,7 +12,7 @@ from scribes import queues
 from semantic import services
 from semantic.embedders import HashingEmbedder
 from semantic.models import NoteEmbedding
-from semantic.selectors import note_embedding_text, text_hash
+from semantic.selectors import note_embedding_text, note_ids_to_embed, text_hash
 from semantic.services import note_embeddings_regenerate
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +48,15 @@ def test_user_with_no_notes_gets_zeros(user, caplog):
         result = note_embeddings_regenerate(user=user)
     assert result["embeddings_generated"] == 0 and result["failed_notes"] == 0 and result["total_notes"] == 0
     assert "Embedding regeneration complete: 0 succeeded, 0 failed" in caplog.messages
+
+
+def test_notes_are_embedded_longest_first_in_both_modes(user, make_notes):
+    # The model's allocator then reuses the first batch's memory for every later one.
+    notes = make_notes(user, ["Short: a", "Longest: " + "word " * 50, "Middle: " + "word " * 10, "Twin: a"])
+    by_id = {note.title: note.pk for note in notes}
+    expected = [by_id["Longest"], by_id["Middle"], by_id["Short"], by_id["Twin"]]
+    assert note_ids_to_embed(user=user, model="hashing-384", only_stale=False) == expected
+    assert note_ids_to_embed(user=user, model="hashing-384", only_stale=True) == expected
 
 
 def test_only_stale_embeds_missing_edited_and_other_model_notes(user, make_notes):
