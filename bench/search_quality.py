@@ -327,7 +327,7 @@ def _latency(docs, queries, quick: bool) -> list[dict]:
     from django.contrib.auth import get_user_model
     from rest_framework.test import APIClient
 
-    from bench._setup import percentile
+    from bench._setup import percentile, settle_after_bulk_load
     from semantic.embedders import get_embedder
     from semantic.selectors import vector_cache
 
@@ -338,6 +338,7 @@ def _latency(docs, queries, quick: bool) -> list[dict]:
         user = get_user_model().objects.create_user(username=f"bench-latency-{n}", password="x")
         started = time.perf_counter()
         _fill(user, docs, n)
+        settle_after_bulk_load()
         print(f"filled {n:,} notes in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         client = APIClient()
         client.force_authenticate(user)

@@ -138,7 +138,7 @@ def _search(quick: bool) -> list[dict]:
     from django.utils import timezone
     from rest_framework.test import APIClient
 
-    from bench._setup import percentile
+    from bench._setup import percentile, settle_after_bulk_load
     from notes.models import Note
     from semantic.embedders import get_embedder
     from semantic.models import NoteEmbedding
@@ -169,6 +169,7 @@ def _search(quick: bool) -> list[dict]:
         ),
         batch_size=2000,
     )
+    settle_after_bulk_load()
     client = APIClient()
     client.force_authenticate(user)
     queries = [" ".join(random.Random(i).choices(WORDS, k=random.Random(i).randint(1, 6))) for i in range(samples)]

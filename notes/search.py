@@ -164,7 +164,7 @@ _BM25 = f"bm25({_FTS}, 2.0, 1.0)"
 #: BM25's term-frequency saturation and length normalization: the usual values, FTS5's too.
 BM25_K1, BM25_B = 1.2, 0.75
 #: Notes read to estimate the average note length (in distinct words) on PostgreSQL.
-AVGDL_SAMPLE = 1000
+AVGDL_SAMPLE = 200
 #: PostgreSQL scores BM25 over this many notes, the best by ts_rank (see below).
 BM25_POOL = 300
 
@@ -191,12 +191,12 @@ pool AS MATERIALIZED (
 ),
 stats AS MATERIALIZED (SELECT count(*) AS n FROM {_NOTE} WHERE user_id = %(user)s),
 sample AS MATERIALIZED (
-    SELECT greatest(avg(length(s.search_vector)), 1) AS avgdl
+    SELECT greatest(avg(length(s.search_vector)), 1)::float8 AS avgdl
     FROM (SELECT search_vector FROM {_NOTE} WHERE user_id = %(user)s ORDER BY id DESC LIMIT {AVGDL_SAMPLE}) s
 ),
 terms AS MATERIALIZED (
     SELECT array_agg(v.lexeme ORDER BY v.lexeme) AS lexemes,
-           array_agg(ln(1 + (stats.n - v.df + 0.5) / (v.df + 0.5)) ORDER BY v.lexeme) AS idfs
+           array_agg(ln(1 + (stats.n - v.df + 0.5)::float8 / (v.df + 0.5)) ORDER BY v.lexeme) AS idfs
     FROM stats, (VALUES {{terms}}) AS v(lexeme, df)
 )
 SELECT n.id, s.score
@@ -208,9 +208,9 @@ CROSS JOIN LATERAL (
         terms.idfs[array_position(terms.lexemes, u.lexeme)] * f.tf * {BM25_K1 + 1}
         / (f.tf + {BM25_K1} * ({1 - BM25_B} + {BM25_B} * length(n.search_vector) / sample.avgdl))
     ), 0) AS score
-    FROM unnest(n.search_vector) AS u(lexeme, positions, weights)
+    FROM unnest(ts_delete(n.search_vector, tsvector_to_array(ts_delete(n.search_vector, terms.lexemes))))
+        AS u(lexeme, positions, weights)
     CROSS JOIN LATERAL (SELECT cardinality(u.weights) + cardinality(array_positions(u.weights, 'A')) AS tf) f
-    WHERE u.lexeme = ANY(terms.lexemes)
 ) s
 ORDER BY s.score DESC, n.id
 LIMIT %(limit)s
@@ -266,6 +266,31 @@ def note_keyword_ranking(*, user, query: KeywordQuery, limit: int, relaxed: bool
             cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(sql, params)
         return [(note_id, float(score)) for note_id, score in cursor.fetchall()]
+
+
+def note_keyword_matches(*, user, query: KeywordQuery, among: list[int]) -> set[int]:
+    """Which of the notes `among` match `query` as written (every word of a group): no ranking.
+
+    Hybrid search's lookup tier asks this of its candidates only, so it reads
+    those notes by primary key rather than ranking every match of the query.
+    """
+    if not among:
+        return set()
+    if connection.vendor == "postgresql":
+        params: list = []
+        tsquery = pg_tsquery(query, params)
+        sql = f"SELECT id FROM {_NOTE} WHERE id = ANY(%s) AND user_id = %s AND search_vector @@ {tsquery}"
+        params = [list(among), user.pk, *params]
+    else:
+        marks = ", ".join(["%s"] * len(among))
+        sql = (
+            f"SELECT n.id FROM {_FTS} JOIN {_NOTE} n ON n.id = {_FTS}.rowid"
+            f" WHERE {_FTS} MATCH %s AND {_FTS}.rowid IN ({marks}) AND n.user_id = %s"
+        )
+        params = [fts5_expression(query), *among, user.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 # --- Snippets --------------------------------------------------------------------

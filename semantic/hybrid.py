@@ -10,7 +10,14 @@ evaluation claims (bench/_search_fusion.py), never on the held-out half.
 from __future__ import annotations
 
 from notes.models import Note
-from notes.search import KeywordQuery, KeywordQueryError, keyword_query_parse, note_keyword_ranking, snippet_around
+from notes.search import (
+    KeywordQuery,
+    KeywordQueryError,
+    keyword_query_parse,
+    note_keyword_matches,
+    note_keyword_ranking,
+    snippet_around,
+)
 from semantic.chunking import chunk_spans
 from semantic.embedders import active_model_name
 from semantic.selectors import content_offset, note_embedding_text, note_semantic_ranking
@@ -113,7 +120,7 @@ def note_hybrid_search(*, user, query: str, limit: int = 10, mode: str = HYBRID,
         scored = semantic_ranked + semantic_also
         ranked = convex_fuse(keyword_ranked, [(note_id, score) for note_id, score, _ in scored])
     if keyword and keyword_ranked and keyword.size <= STRICT_FIRST_MAX_UNITS:
-        strict = {note_id for note_id, _ in note_keyword_ranking(user=user, query=keyword, limit=depth)}
+        strict = note_keyword_matches(user=user, query=keyword, among=[note_id for note_id, _ in ranked])
         # sorted() is stable: within each tier the ranking's order stays.
         ranked = sorted(ranked, key=lambda item: item[0] not in strict)
     ranked = ranked[:limit]

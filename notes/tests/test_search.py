@@ -8,6 +8,7 @@ from notes.search import (
     KeywordQueryError,
     fts5_expression,
     keyword_query_parse,
+    note_keyword_matches,
     note_keyword_ranking,
     snippet_around,
 )
@@ -138,3 +139,20 @@ def test_postgres_document_frequencies_are_the_callers_own(user, other_user):
         note_create(user=other_user, title=f"q{i}", content=f"quokka quokka number {i}")
     assert _ranked(user, "quokka island") == before
     assert {note_id for note_id, _ in before} == set(Note.objects.filter(user=user).values_list("pk", flat=True))
+
+
+def test_matches_among_candidates_keep_the_query_as_written(user, other_user, notes):
+    """The lookup tier's membership test: every word, phrases whole, exclusions, only the caller's notes."""
+    ids = dict(Note.objects.filter(user=user).values_list("title", "pk"))
+    theirs = note_create(user=other_user, title="their dog", content="A dog and a vet.")
+    among = [*ids.values(), theirs.pk]
+
+    def matches(text, among=among):
+        found = note_keyword_matches(user=user, query=keyword_query_parse(text), among=among)
+        return {title for title, pk in ids.items() if pk in found} | ({"THEIRS"} if theirs.pk in found else set())
+
+    assert matches("dog vet") == {"pets"}
+    assert matches("dog -tomatoes") == {"dogs", "pets"}
+    assert matches('"warm windowsill" or INV-2024-0042') == {"cats", "invoice"}
+    assert matches("dog", among=[ids["dogs"], ids["cats"]]) == {"dogs"}
+    assert matches("dog", among=[]) == set()
