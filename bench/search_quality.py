@@ -248,7 +248,8 @@ def _quality(user, docs, queries) -> list[dict]:
                 "benchmark": f"search: nDCG@10, {label}",
                 "figure": figure,
                 "baseline": f"better single mode: {best} {scores[best][0]:.3f}",
-                "ratio": round(scores["hybrid"][0] / scores[best][0], 3),
+                # Four places: the target sits at 1.03 and three would round 1.0296 up to it.
+                "ratio": round(scores["hybrid"][0] / scores[best][0], 4),
                 "target": "≥ 1.03 (hybrid / better)",
             },
             {

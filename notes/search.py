@@ -19,6 +19,7 @@ not be (see notes/migrations/0002_keyword_index.py). The SQL lives here.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from dataclasses import dataclass, field
@@ -298,6 +299,7 @@ def note_keyword_matches(*, user, query: KeywordQuery, among: list[int]) -> set[
 _SUFFIXES = ("ing", "ed", "es", "s")
 
 
+@functools.lru_cache(maxsize=8192)
 def _stem(word: str) -> str:
     """A crude English stem, enough to mark "dogs" for the query "dog" in a snippet."""
     for suffix in _SUFFIXES:
@@ -316,11 +318,14 @@ def snippet_around(text: str, *, words: list[str], start: int | None = None) -> 
     stems = {_stem(w) for w in words}
     hits = [m for m in _WORD.finditer(text) if _stem(m.group().lower()) in stems] if stems else []
     if hits:
-        best, best_count = hits[0].start(), 0
+        # The window starting at each hit, and how many hits it holds (hits are in text order).
+        best, best_count, after = hits[0].start(), 0, 0
         for i, hit in enumerate(hits):
-            count = sum(1 for other in hits[i:] if other.start() < hit.start() + SNIPPET_CHARS - 40)
-            if count > best_count:
-                best, best_count = hit.start(), count
+            after = max(after, i)
+            while after < len(hits) and hits[after].start() < hit.start() + SNIPPET_CHARS - 40:
+                after += 1
+            if after - i > best_count:
+                best, best_count = hit.start(), after - i
         begin = max(0, best - 40)
     else:
         begin = start or 0

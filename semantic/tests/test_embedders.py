@@ -166,3 +166,13 @@ def test_loading_the_model_prints_no_progress_bar(capfd):
     SentenceTransformerEmbedder(configured_model_path()).load()
     captured = capfd.readouterr()
     assert "Loading weights" not in captured.err + captured.out
+
+
+def test_numpy_blas_runs_one_thread_beside_torch():
+    """OpenBLAS threads left spinning after a search's matrix product starved the next encode (semantic/apps.py)."""
+    from threadpoolctl import threadpool_info
+
+    # numpy's own OpenBLAS (scipy, loaded later by the model's imports, brings another that numpy never calls).
+    blas = [p for p in threadpool_info() if p["user_api"] == "blas" and "numpy" in p["filepath"]]
+    assert blas, f"numpy's BLAS is loaded by the time Django is ready: {threadpool_info()}"
+    assert [pool["num_threads"] for pool in blas] == [1] * len(blas), blas
