@@ -19,7 +19,6 @@ not be (see notes/migrations/0002_keyword_index.py). The SQL lives here.
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 from dataclasses import dataclass, field
@@ -299,7 +298,6 @@ def note_keyword_matches(*, user, query: KeywordQuery, among: list[int]) -> set[
 _SUFFIXES = ("ing", "ed", "es", "s")
 
 
-@functools.lru_cache(maxsize=8192)
 def _stem(word: str) -> str:
     """A crude English stem, enough to mark "dogs" for the query "dog" in a snippet."""
     for suffix in _SUFFIXES:
