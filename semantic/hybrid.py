@@ -9,6 +9,8 @@ evaluation claims (bench/_search_fusion.py), never on the held-out half.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from notes.models import Note
 from notes.search import (
     KeywordQuery,
@@ -19,7 +21,7 @@ from notes.search import (
     snippet_around,
 )
 from semantic.chunking import chunk_spans
-from semantic.embedders import active_model_name
+from semantic.embedders import active_model_name, get_embedder
 from semantic.selectors import content_offset, note_embedding_text, note_semantic_ranking
 
 HYBRID, SEMANTIC, KEYWORD = "hybrid", "semantic", "keyword"
@@ -44,6 +46,16 @@ RRF_K = 60  # rrf_fuse is kept for comparison in the tuning bench
 #: typed verbatim is never outvoted by meaning. Sentence-long queries are ranked by fusion alone:
 #: putting their all-words matches first lost 0.02-0.04 nDCG@10 on the tuning half.
 STRICT_FIRST_MAX_UNITS = 4
+
+
+#: Encodes hybrid queries beside the request's thread. The model call and the database wait
+#: both release the GIL, so they overlap; a few threads, since each encode uses torch's own
+#: intra-op threads and more would only contend for the same cores.
+_QUERY_ENCODER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-encode")
+
+
+def _encode_query(query: str):
+    return get_embedder().encode([query])[0]
 
 
 def rrf_fuse(rankings: list[tuple[list[int], float]], *, k: int = RRF_K) -> list[tuple[int, float]]:
@@ -99,12 +111,15 @@ def note_hybrid_search(*, user, query: str, limit: int = 10, mode: str = HYBRID,
     """
     depth = max(limit, candidates or CANDIDATES)
     keyword = _keyword_query(query, mode) if mode != SEMANTIC else None
+    # Hybrid needs both rankings; the query's encode runs while the keyword ranking waits on the database.
+    encoding = _QUERY_ENCODER.submit(_encode_query, query) if mode == HYBRID and keyword else None
     keyword_ranked = note_keyword_ranking(user=user, query=keyword, limit=depth, relaxed=True) if keyword else []
     model, unindexed, semantic_ranked = None, 0, []
     semantic_also = []
     if mode != KEYWORD:
         also = [note_id for note_id, _ in keyword_ranked] if mode == HYBRID else None
-        ranking = note_semantic_ranking(user=user, query=query, limit=depth, also=also)
+        vector = encoding.result() if encoding else None
+        ranking = note_semantic_ranking(user=user, query=query, limit=depth, also=also, query_vector=vector)
         model, unindexed, semantic_ranked = ranking["model"], ranking["unindexed"], ranking["ranked"]
         semantic_also = ranking["also"]
     else:

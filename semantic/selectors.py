@@ -173,13 +173,17 @@ def _index_state(*, user, model: str) -> tuple[int, int, object]:
     return notes, indexed, latest
 
 
-def note_semantic_ranking(*, user, query: str, limit: int, also: list[int] | None = None) -> dict:
+def note_semantic_ranking(
+    *, user, query: str, limit: int, also: list[int] | None = None, query_vector: np.ndarray | None = None
+) -> dict:
     """The user's notes ranked by their best chunk's cosine similarity to `query`.
 
     Returns `{"ranked": [(note_id, score, best chunk index), ...], "model", "unindexed", "also"}`;
     notes without a vector from the active model are counted in `unindexed`, not ranked.
     `also` asks for the scores of those notes too (hybrid search's keyword candidates):
     `"also"` holds the ones outside the top `limit` that have a vector, same shape.
+    `query_vector` is the query already encoded by the active embedder (hybrid
+    search encodes it while the keyword ranking runs).
     """
     embedder = get_embedder()
     model = embedder.model_name
@@ -194,7 +198,8 @@ def note_semantic_ranking(*, user, query: str, limit: int, also: list[int] | Non
         matrix = _load_matrix(user=user, embedder=embedder, version=version)
         vector_cache.put(key, matrix)
 
-    query_vector = embedder.encode([query])[0]
+    if query_vector is None:
+        query_vector = embedder.encode([query])[0]
     scores, chunk_scores = matrix.note_scores(query_vector)
     k = min(limit, len(scores))
     top = np.argpartition(-scores, k - 1)[:k]

@@ -128,6 +128,32 @@ def test_a_rare_word_outweighs_a_common_one_repeated(user):
     assert ranked.index(common.pk) < ranked.index(Note.objects.get(title="fruit 0").pk)  # more often, same rarity
 
 
+def test_the_scored_pool_is_chosen_by_how_rare_the_matched_words_are(user, monkeypatch):
+    """PostgreSQL scores only BM25_POOL notes: those whose matched words weigh most, not the most repeated words.
+
+    Ten notes repeat the common word; the one note with the rare word must make
+    a pool of three (ts_rank, which has no idf, put it last).
+    """
+    import notes.search
+
+    monkeypatch.setattr(notes.search, "BM25_POOL", 3)
+    for i in range(10):
+        note_create(user=user, title=f"standup {i}", content="Meeting, meeting, meeting: the meeting ran over.")
+    rare = note_create(user=user, title="trip", content="Booked the ferry to Zanzibar.")
+    ranked = note_keyword_ranking(user=user, query=keyword_query_parse("meeting zanzibar"), limit=3, relaxed=True)
+    assert ranked[0][0] == rare.pk and len(ranked) == 3
+
+
+def test_phrases_and_exclusions_hold_in_the_relaxed_ranking(user):
+    """The pool is chosen word by word; a phrase still has to appear whole and an excluded word keeps a note out."""
+    whole = note_create(user=user, title="a", content="We took the night train to Vienna.")
+    note_create(user=user, title="b", content="A train left at night, not to Vienna.")
+    excluded = note_create(user=user, title="c", content="The night bus to Vienna, then a train.")
+    ranked = [note_id for note_id, _ in _ranked(user, '"night train" -bus')]
+    assert ranked == [whole.pk]
+    assert excluded.pk not in [note_id for note_id, _ in _ranked(user, "vienna -bus")]
+
+
 def test_postgres_document_frequencies_are_the_callers_own(user, other_user):
     """On PostgreSQL a word's rarity is counted among the caller's notes only (FTS5's bm25 is table-wide)."""
     if connection.vendor != "postgresql":

@@ -211,3 +211,24 @@ def test_keyword_candidates_outside_the_semantic_top_get_their_real_cosine(user,
     assert set(also) == set(ids) - {top[0]}  # every asked note but the one already ranked
     full = note_semantic_ranking(user=user, query="dog barked", limit=len(ids))
     assert also == {note_id: score for note_id, score, _ in full["ranked"] if note_id != top[0]}
+
+
+def test_hybrid_encodes_the_query_once_beside_the_keyword_ranking(auth_client, notes, monkeypatch):
+    """The query's encode runs in another thread while the keyword ranking waits on the database, once per search."""
+    import threading
+
+    from semantic.embedders import get_embedder
+
+    embedder = get_embedder()
+    original, threads = embedder.encode, []
+
+    def encode(texts):
+        threads.append(threading.current_thread().name)
+        return original(texts)
+
+    monkeypatch.setattr(embedder, "encode", encode)
+    assert _titles(auth_client, q="garden tools invoice")[0].startswith("Invoice")
+    assert len(threads) == 1 and threads[0].startswith("query-encode")
+    threads.clear()
+    _titles(auth_client, q="garden tools invoice", mode="semantic")  # one signal: encoded in the request's thread
+    assert len(threads) == 1 and not threads[0].startswith("query-encode")
