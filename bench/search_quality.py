@@ -433,7 +433,7 @@ def _writes(quick: bool) -> list[dict]:
         timings = {arm: {kind: [] for kind in kinds} for arm in ("index", "none")}
         for round_no in range(rounds):
             for arm in ("none", "index") if round_no % 2 == 0 else ("index", "none"):
-                call_command("migrate", "notes", "0001" if arm == "none" else "0002", verbosity=0)
+                call_command("migrate", "notes", "0001" if arm == "none" else "0003", verbosity=0)
                 one_round(arm, round_no * per_round, per_round)
     call_command("migrate", "notes", verbosity=0)
     rows = []

@@ -174,10 +174,12 @@ BM25_POOL = 300
 # caller's notes, never among other users', and its term frequency is read
 # from the stored tsvector, a title occurrence ('A') counting twice as in the
 # FTS5 weights above. Document length is the number of distinct words
-# (`length(tsvector)`), its average taken over the user's newest AVGDL_SAMPLE
-# notes so that a 100k-note account does not read every vector per query.
+# (`length(tsvector)`), its average taken over the user's AVGDL_SAMPLE most
+# recently edited notes (read through the (user, updated_at) index) so that a
+# 100k-note account does not read every vector per query.
 #
-# One GIN lookup per query word (`hits`) gives both the document frequencies
+# One GIN lookup per query word (`hits`; the index holds the user too, see
+# notes/migrations/0003_keyword_index_per_user.py) gives both the document frequencies
 # and the pool: the BM25_POOL notes with the largest sum of their matched
 # words' idf, the score BM25 tends to when term counts and lengths are alike.
 # Only the pool's tsvectors are read and scored. Choosing the pool by ts_rank
@@ -193,13 +195,16 @@ WITH q AS MATERIALIZED (SELECT {{tsquery}} AS q),
 stats AS MATERIALIZED (SELECT count(*)::float8 AS n FROM {_NOTE} WHERE user_id = %(user)s),
 sample AS MATERIALIZED (
     SELECT greatest(avg(length(s.search_vector)), 1)::float8 AS avgdl
-    FROM (SELECT search_vector FROM {_NOTE} WHERE user_id = %(user)s ORDER BY id DESC LIMIT {AVGDL_SAMPLE}) s
+    FROM (
+        SELECT search_vector FROM {_NOTE} WHERE user_id = %(user)s
+        ORDER BY updated_at DESC, id DESC LIMIT {AVGDL_SAMPLE}
+    ) s
 ),
 hits AS MATERIALIZED (
     SELECT v.lexeme, m.id
     FROM (VALUES {{terms}}) AS v(lexeme, query)
     CROSS JOIN LATERAL (
-        SELECT id FROM {_NOTE} WHERE search_vector @@ v.query AND user_id + 0 = %(user)s
+        SELECT id FROM {_NOTE} WHERE user_id = %(user)s AND search_vector @@ v.query
     ) m
 ),
 idf AS MATERIALIZED (

@@ -1,7 +1,7 @@
 """Keyword search: web-search syntax on PostgreSQL and SQLite alike, ranked, owner-only, bad input a 400."""
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from notes.models import Note
 from notes.search import (
@@ -165,6 +165,32 @@ def test_postgres_document_frequencies_are_the_callers_own(user, other_user):
         note_create(user=other_user, title=f"q{i}", content=f"quokka quokka number {i}")
     assert _ranked(user, "quokka island") == before
     assert {note_id for note_id, _ in before} == set(Note.objects.filter(user=user).values_list("pk", flat=True))
+
+
+def test_postgres_lookups_read_only_the_callers_notes(user, other_user):
+    """Each word's lookup and the average length go through indexes keyed by user: no row is read to be dropped.
+
+    With the GIN index on the search vector alone, a word's lookup fetched every
+    user's notes holding it and dropped the others' afterwards (a user's search
+    grew with the whole database).
+    """
+    from notes.search import _pg_bm25
+
+    if connection.vendor != "postgresql":
+        pytest.skip("query plans are PostgreSQL's (production)")
+    Note.objects.bulk_create(Note(user=user, title=f"n{i}", content=f"island ferry times, day {i}") for i in range(400))
+    Note.objects.bulk_create(
+        Note(user=other_user, title=f"q{i}", content=f"quokka island number {i}") for i in range(400)
+    )
+    note_create(user=user, title="a", content="quokka sightings on the island")
+    sql, params = _pg_bm25(user=user, query=keyword_query_parse("quokka island"), limit=10, relaxed=True)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Note._meta.db_table}")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "note_user_search_idx" in plan and "note_user_updated_idx" in plan, plan
+    assert "Rows Removed by Filter" not in plan, plan
 
 
 def test_matches_among_candidates_keep_the_query_as_written(user, other_user, notes):
