@@ -12,11 +12,13 @@
 * Exact tokens: 32 notes holding rare codes, names and numbers among the
   abstracts, each token queried verbatim: recall@1 per mode (target 1.0 for
   keyword and hybrid).
-* Latency: GET /semantic/search (full HTTP stack, hybrid) for a user with
-  10,000 and 100,000 notes of real text (the abstracts, cycled) with synthetic
-  vectors (random unit vectors, one per note: the model would take hours),
-  against the real model's query encode time; memory of the user's cached matrix.
-* Writes: POST /notes and PATCH /notes/{id} p50 through the whole HTTP stack
+* Latency (bench/_search_latency.py): GET /semantic/search (full HTTP stack,
+  hybrid) for a user with 10,000 and 100,000 notes of real text (the abstracts,
+  cycled) with synthetic vectors (random unit vectors, one per note: the model
+  would take hours), then the 10,000-note user's again with the other user's
+  notes in the same tables, against the real model's query encode time; memory
+  of the user's cached matrix.
+* Writes (bench/_search_writes.py): POST /notes and PATCH /notes/{id} p50 through the whole HTTP stack
   (what a user waits for; the target) and the bare `note_create` / `note_update`
   services (the index's own cost; report), with the keyword index against the
   same writes on the table migrated back to before the index (notes 0001), in
@@ -37,7 +39,6 @@ import math
 import os
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -294,170 +295,6 @@ def _exact(user) -> list[dict]:
     ]
 
 
-def _fill(user, docs: list[dict], n: int) -> None:
-    """n notes of real text (abstracts cycled) with one random unit vector each, in bulk."""
-    import numpy as np
-    from django.utils import timezone
-
-    from notes.models import Note
-    from semantic.embedders import get_embedder
-    from semantic.models import NoteEmbedding
-
-    embedder = get_embedder()
-    rng = np.random.default_rng(n)
-    batch = 5000
-    for start in range(0, n, batch):
-        size = min(batch, n - start)
-        notes = Note.objects.bulk_create(
-            Note(user=user, title=note_text(docs[i % len(docs)])[0], content=docs[i % len(docs)]["text"])
-            for i in range(start, start + size)
-        )
-        vectors = rng.standard_normal((size, embedder.dimensions)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        now = timezone.now()
-        NoteEmbedding.objects.bulk_create(
-            NoteEmbedding(
-                note_id=note.pk, user=user, model=embedder.model_name, dimensions=embedder.dimensions,
-                vector=vectors[i].tobytes(), text_hash="bench", updated_at=now,
-            )
-            for i, note in enumerate(notes)
-        )  # fmt: skip
-
-
-def _latency(docs, queries, quick: bool) -> list[dict]:
-    from django.contrib.auth import get_user_model
-    from rest_framework.test import APIClient
-
-    from bench._setup import percentile, settle_after_bulk_load
-    from semantic.embedders import get_embedder
-    from semantic.selectors import vector_cache
-
-    embedder = get_embedder()
-    texts = [q["text"] for q in queries]
-    rows = []
-    for n in (2_000,) if quick else (10_000, 100_000):
-        user = get_user_model().objects.create_user(username=f"bench-latency-{n}", password="x")
-        started = time.perf_counter()
-        _fill(user, docs, n)
-        settle_after_bulk_load()
-        print(f"filled {n:,} notes in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        client = APIClient()
-        client.force_authenticate(user)
-        vector_cache.clear()
-        assert client.get("/semantic/search", {"q": "warm up"}).status_code == 200
-        encode, search = [], []
-        for text in texts * (1 if quick else 2):
-            started = time.perf_counter()
-            embedder.encode([text])
-            encode.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            response = client.get("/semantic/search", {"q": text, "limit": 10})
-            search.append(time.perf_counter() - started)
-            assert response.status_code == 200, response.content
-        enc50, p50, p95 = percentile(encode, 0.5), percentile(search, 0.5), percentile(search, 0.95)
-        cached = sum(item.nbytes for item in vector_cache._items.values())
-        rows.append(
-            {
-                "benchmark": f"search: hybrid GET /semantic/search p50 / p95, {n:,} notes of one user "
-                "(synthetic vectors), full HTTP stack",
-                "figure": f"{p50 * 1000:.1f} / {p95 * 1000:.1f} ms",
-                "baseline": f"query encode p50 {enc50 * 1000:.1f} ms",
-                "ratio": round(p50 / enc50, 2),
-                "target": "≤ 2.5 (p50)" if n == 10_000 else "report",
-            }
-        )
-        if n != 10_000:
-            rows.append(
-                {
-                    "benchmark": f"search: memory of one cached user, {n:,} notes (vector matrix)",
-                    "figure": f"{cached / 2**20:.1f} MiB",
-                    "baseline": "",
-                    "ratio": "",
-                    "target": "report",
-                }
-            )
-        get_user_model().objects.filter(pk=user.pk).delete()
-        vector_cache.clear()
-    return rows
-
-
-def _writes(quick: bool) -> list[dict]:
-    """Note create / edit p50 with the keyword index against the table migrated back before it.
-
-    Two levels, timed in the same rounds: what a user waits for (POST /notes and
-    PATCH /notes/{id} through the whole HTTP stack: token auth, validation, the
-    write, the auto-embed job it starts), which carries the target, and the bare
-    services (`note_create`, `note_update`), reported to show the index's own cost.
-    """
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
-    from django.test import override_settings
-    from rest_framework.test import APIClient
-
-    from bench._setup import percentile
-    from notes.services import note_create, note_update
-    from scribes.services import user_token_issue
-
-    rounds, per_round = (2, 50) if quick else (4, 200)
-    user = get_user_model().objects.create_user(username="bench-writes", password="x")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {user_token_issue(user=user)[0]}")
-    docs, _ = load_eval()
-    kinds = ("api create", "api edit", "service create", "service edit")
-    timings = {arm: {kind: [] for kind in kinds} for arm in ("index", "none")}
-
-    @contextmanager
-    def timed(arm: str, kind: str):
-        started = time.perf_counter()
-        yield
-        timings[arm][kind].append(time.perf_counter() - started)
-
-    def one_round(arm: str, offset: int, count: int) -> None:
-        for i in range(count):
-            title, content = note_text(docs[(offset + i) % len(docs)])
-            with timed(arm, "api create"):
-                response = client.post("/notes", {"title": title, "content": content})
-            assert response.status_code == 201, response.content
-            note_id = response.json()["id"]
-            with timed(arm, "api edit"):
-                response = client.patch(f"/notes/{note_id}", {"content": content + " Ed."})
-            assert response.status_code == 200, response.content
-            with timed(arm, "service create"):
-                note = note_create(user=user, title=title, content=content)
-            with timed(arm, "service edit"):
-                note_update(note=note, content=content + " Edited.")
-
-    # The product's default: every create and edit starts an auto-embed job (no worker runs here).
-    with override_settings(SEMANTIC_AUTO_EMBED=True):
-        one_round("index", 0, 30)  # warm up connections, caches and code paths before either arm is timed
-        timings = {arm: {kind: [] for kind in kinds} for arm in ("index", "none")}
-        for round_no in range(rounds):
-            for arm in ("none", "index") if round_no % 2 == 0 else ("index", "none"):
-                call_command("migrate", "notes", "0001" if arm == "none" else "0003", verbosity=0)
-                one_round(arm, round_no * per_round, per_round)
-    call_command("migrate", "notes", verbosity=0)
-    rows = []
-    for kind in kinds:
-        with_index = percentile(timings["index"][kind], 0.5)
-        without = percentile(timings["none"][kind], 0.5)
-        level, op = kind.split()
-        what = (
-            f"{'POST /notes' if op == 'create' else 'PATCH /notes/{id}'} p50, whole HTTP stack with auto-embed"
-            if level == "api"
-            else f"note_{'create' if op == 'create' else 'update'} service p50 (the index's own cost)"
-        )
-        rows.append(
-            {
-                "benchmark": f"search: note {op}, {what}, keyword index kept current (abstract-sized notes)",
-                "figure": f"{with_index * 1000:.2f} ms",
-                "baseline": f"no keyword index {without * 1000:.2f} ms",
-                "ratio": round(with_index / without, 2),
-                "target": "≤ 1.2" if level == "api" else "report",
-            }
-        )
-    return rows
-
-
 def run(quick: bool = False, latency: bool = True) -> list[dict]:
     from bench._setup import require_disposable_redis, setup_django
 
@@ -471,6 +308,8 @@ def run(quick: bool = False, latency: bool = True) -> list[dict]:
         from django.contrib.auth import get_user_model
         from django.db import connection
 
+        from bench._search_latency import latency_rows
+        from bench._search_writes import write_rows
         from scribes import queues
 
         require_disposable_redis(django_rq.get_connection(queues.SYSTEM))
@@ -482,9 +321,9 @@ def run(quick: bool = False, latency: bool = True) -> list[dict]:
         user = get_user_model().objects.create_user(username="bench-quality", password="x")
         rows, _ = _quality(user, docs, queries)
         rows += _exact(user)
-        rows += _writes(quick)
+        rows += write_rows(quick)
         if latency:
-            rows += _latency(docs, queries, quick)
+            rows += latency_rows(docs, queries, quick)
         for row in rows:
             row["benchmark"] = f"{row['benchmark']} [{connection.vendor}]"
         return rows
