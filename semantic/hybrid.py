@@ -9,6 +9,7 @@ evaluation claims (bench/_search_fusion.py), never on the held-out half.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from notes.models import Note
@@ -48,10 +49,22 @@ RRF_K = 60  # rrf_fuse is kept for comparison in the tuning bench
 STRICT_FIRST_MAX_UNITS = 4
 
 
-#: Encodes hybrid queries beside the request's thread. The model call and the database wait
-#: both release the GIL, so they overlap; a few threads, since each encode uses torch's own
-#: intra-op threads and more would only contend for the same cores.
-_QUERY_ENCODER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-encode")
+_query_encoder: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def query_encoder() -> ThreadPoolExecutor:
+    """The threads that encode hybrid queries beside the request's thread, one pool per process.
+
+    The model call and the database wait both release the GIL, so they overlap;
+    two threads, since each encode uses torch's own intra-op threads and more
+    would only contend for the same cores. Per process: a forked child inherits
+    the pool's bookkeeping but not its threads, and would wait forever on a
+    pool that believes it has an idle thread.
+    """
+    global _query_encoder
+    if _query_encoder is None or _query_encoder[0] != os.getpid():
+        _query_encoder = (os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-encode"))
+    return _query_encoder[1]
 
 
 def _encode_query(query: str):
@@ -112,7 +125,7 @@ def note_hybrid_search(*, user, query: str, limit: int = 10, mode: str = HYBRID,
     depth = max(limit, candidates or CANDIDATES)
     keyword = _keyword_query(query, mode) if mode != SEMANTIC else None
     # Hybrid needs both rankings; the query's encode runs while the keyword ranking waits on the database.
-    encoding = _QUERY_ENCODER.submit(_encode_query, query) if mode == HYBRID and keyword else None
+    encoding = query_encoder().submit(_encode_query, query) if mode == HYBRID and keyword else None
     keyword_ranked = note_keyword_ranking(user=user, query=keyword, limit=depth, relaxed=True) if keyword else []
     model, unindexed, semantic_ranked = None, 0, []
     semantic_also = []

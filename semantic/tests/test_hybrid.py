@@ -232,3 +232,20 @@ def test_hybrid_encodes_the_query_once_beside_the_keyword_ranking(auth_client, n
     threads.clear()
     _titles(auth_client, q="garden tools invoice", mode="semantic")  # one signal: encoded in the request's thread
     assert len(threads) == 1 and not threads[0].startswith("query-encode")
+
+
+def test_a_forked_process_gets_query_threads_of_its_own():
+    """A child forked after a search must not wait on the parent's encode threads, which it does not have."""
+    import os
+
+    from semantic.hybrid import query_encoder
+
+    assert query_encoder().submit(lambda: 1).result(timeout=5) == 1
+    pid = os.fork()
+    if pid == 0:  # the child: exit status says whether its own pool answered
+        try:
+            os._exit(0 if query_encoder().submit(lambda: 2).result(timeout=5) == 2 else 1)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
