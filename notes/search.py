@@ -19,7 +19,6 @@ not be (see notes/migrations/0002_keyword_index.py). The SQL lives here.
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
 
@@ -27,7 +26,6 @@ from django.db import connection, transaction
 
 #: Most notes `GET /notes?search=` ranks (its count and pages stop there).
 MAX_RESULTS = 1000
-SNIPPET_CHARS = 200
 PG_CONFIG = "english"
 
 # PostgreSQL's English stop words: dropped from unquoted words on both
@@ -42,7 +40,8 @@ STOP_WORDS = frozenset(
 )
 
 _PIECE = re.compile(r'(-?)"([^"]*)"?|(-?)([^\s"]+)')
-_WORD = re.compile(r"[^\W_]+")
+#: What a word is: for parsing queries and for marking them in snippets (notes.snippets).
+WORD = re.compile(r"[^\W_]+")
 
 
 class KeywordQueryError(ValueError):
@@ -75,7 +74,7 @@ class KeywordQuery:
     @property
     def words(self) -> list[str]:
         """Lower-cased words to look for (for highlighting)."""
-        return [w.lower() for g in self.groups for u in g.positive for w in _WORD.findall(u.text)]
+        return [w.lower() for g in self.groups for u in g.positive for w in WORD.findall(u.text)]
 
 
 def keyword_query_parse(text: str) -> KeywordQuery:
@@ -90,7 +89,7 @@ def keyword_query_parse(text: str) -> KeywordQuery:
             negated, body, phrase = word_negated, word, False
         else:
             body, phrase = quoted, True
-        words = _WORD.findall(body)
+        words = WORD.findall(body)
         if not words or (not phrase and all(w.lower() in STOP_WORDS for w in words)):
             continue
         unit = Unit(text=" ".join(words) if phrase else body, phrase=phrase)
@@ -313,57 +312,3 @@ def note_keyword_matches(*, user, query: KeywordQuery, among: list[int]) -> set[
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
-
-
-# --- Snippets --------------------------------------------------------------------
-
-_SUFFIXES = ("ing", "ed", "es", "s")
-
-
-def _stem(word: str) -> str:
-    """A crude English stem, enough to mark "dogs" for the query "dog" in a snippet."""
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def snippet_around(text: str, *, words: list[str], start: int | None = None) -> tuple[str, str]:
-    """`(snippet, highlight)`: about SNIPPET_CHARS of `text` around the densest run of `words`.
-
-    `highlight` is the same snippet HTML-escaped with each matched word in
-    `<mark>`. Without matches the snippet starts at `start` (the best chunk of a
-    semantic match) or at the beginning.
-    """
-    stems = {_stem(w) for w in words}
-    hits = [m for m in _WORD.finditer(text) if _stem(m.group().lower()) in stems] if stems else []
-    if hits:
-        # The window starting at each hit, and how many hits it holds (hits are in text order).
-        best, best_count, after = hits[0].start(), 0, 0
-        for i, hit in enumerate(hits):
-            after = max(after, i)
-            while after < len(hits) and hits[after].start() < hit.start() + SNIPPET_CHARS - 40:
-                after += 1
-            if after - i > best_count:
-                best, best_count = hit.start(), after - i
-        begin = max(0, best - 40)
-    else:
-        begin = start or 0
-    if begin:
-        space = text.find(" ", begin, begin + 30)
-        begin = space + 1 if space != -1 else begin
-    end = min(len(text), begin + SNIPPET_CHARS)
-    if end < len(text):
-        space = text.rfind(" ", begin, end)
-        end = space if space > begin else end
-    snippet = text[begin:end]
-    marked, last = [], 0
-    for hit in hits:
-        if hit.start() < begin or hit.end() > end:
-            continue
-        marked.append(html.escape(text[last if last > begin else begin : hit.start()]))
-        marked.append(f"<mark>{html.escape(hit.group())}</mark>")
-        last = hit.end()
-    marked.append(html.escape(text[max(last, begin) : end]))
-    prefix, suffix = ("…" if begin else ""), ("…" if end < len(text) else "")
-    return f"{prefix}{snippet}{suffix}", f"{prefix}{''.join(marked)}{suffix}"

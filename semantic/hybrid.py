@@ -19,8 +19,8 @@ from notes.search import (
     keyword_query_parse,
     note_keyword_matches,
     note_keyword_ranking,
-    snippet_around,
 )
+from notes.snippets import snippet_around
 from semantic.chunking import chunk_spans
 from semantic.embedders import active_model_name, get_embedder
 from semantic.selectors import content_offset, note_embedding_text, note_semantic_ranking

@@ -10,9 +10,9 @@ from notes.search import (
     keyword_query_parse,
     note_keyword_matches,
     note_keyword_ranking,
-    snippet_around,
 )
 from notes.services import note_create, note_update
+from notes.snippets import snippet_around
 
 pytestmark = pytest.mark.django_db
 
