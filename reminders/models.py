@@ -16,7 +16,7 @@ class Reminder(models.Model):
 
     Deleting the note (or the user) deletes its reminders (CASCADE): there is
     nothing left to remind about. The `claim_*` and `delivery_started_at` fields
-    belong to the sweep (see `reminders.services`), never to the API.
+    belong to the sweep (see `reminders.services.claims`), never to the API.
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminders")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_overlapping_sweep_is_skipped_and_lock_released_after(redis_conn, make_due):
     make_due(2)
-    running = services._SweepLock()
+    running = services.sweep._SweepLock()
     assert running.acquire()
     assert services.reminder_sweep_run()["skipped"] == "another sweep is still running"
     assert Reminder.objects.filter(status=ReminderStatus.PENDING).count() == 2
@@ -29,7 +29,7 @@ def test_overlapping_sweep_is_skipped_and_lock_released_after(redis_conn, make_d
 
 def test_lock_has_a_ttl_so_a_killed_sweep_does_not_block_forever(redis_conn, settings):
     settings.REMINDER_SWEEP_LOCK_TTL = 30
-    lock = services._SweepLock()
+    lock = services.sweep._SweepLock()
     assert lock.acquire()
     assert 0 < redis_conn.pttl(services.SWEEP_LOCK_KEY) <= 30_000
     lock.release()
@@ -60,7 +60,7 @@ def test_sweep_reminders_command_runs_now_and_records_a_row(redis_conn, make_due
 
 def test_sweep_reminders_command_says_when_another_sweep_runs(redis_conn, make_due):
     make_due(1)  # with nothing due the command returns before it looks at the lock
-    running = services._SweepLock()
+    running = services.sweep._SweepLock()
     assert running.acquire()
     with pytest.raises(CommandError, match="another sweep is still running"):
         call_command("sweep_reminders")
