@@ -19,11 +19,10 @@ from django.db import connection
 from django.db.models.functions import Length
 
 from notes.models import Note
+from notes.snippets import SNIPPET_CHARS
 from semantic.chunking import chunk_spans
 from semantic.embedders import Embedder, get_embedder
 from semantic.models import NoteEmbedding
-
-SNIPPET_CHARS = 200
 
 
 def note_embedding_text(*, title: str, content: str) -> str:
