@@ -193,6 +193,31 @@ def test_postgres_lookups_read_only_the_callers_notes(user, other_user):
     assert "Rows Removed by Filter" not in plan, plan
 
 
+def test_postgres_reads_the_vectors_of_the_pool_only(user):
+    """The phrase/exclusion check reads the pooled notes by primary key, not every note matching the query.
+
+    Answered through the GIN index, `@@ q` fetched all 400 matching notes (most
+    of an account for a sentence-long query) to keep the pool's few.
+    """
+    import notes.search
+
+    if connection.vendor != "postgresql":
+        pytest.skip("query plans are PostgreSQL's (production)")
+    pool = notes.search.BM25_POOL
+    Note.objects.bulk_create(
+        Note(user=user, title=f"n{i}", content=f"island ferry times, day {i}") for i in range(pool + 100)
+    )
+    sql, params = notes.search._pg_bm25(user=user, query=keyword_query_parse("island -bus"), limit=10, relaxed=True)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Note._meta.db_table}")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    reads = plan[plan.index("CTE pool") :].split("\n  ->")[0]
+    assert "Index Scan using scribes_note_pkey" in reads and f"loops={pool})" in reads, plan
+    assert "Bitmap" not in reads, plan
+
+
 def test_matches_among_candidates_keep_the_query_as_written(user, other_user, notes):
     """The lookup tier's membership test: every word, phrases whole, exclusions, only the caller's notes."""
     ids = dict(Note.objects.filter(user=user).values_list("title", "pk"))
