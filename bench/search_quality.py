@@ -237,13 +237,23 @@ def _quality(user, docs, queries) -> list[dict]:
     )
     bare = bare_model(docs, halves)
     fusion_grid(user, halves, note_to_doc)
+    measured = {
+        name: {mode: evaluate(user, half, note_to_doc, mode) for mode in MODES} for name, half in halves.items()
+    }
+    # The eval set is all the claims: the target applies to it (the issue; the set's README keeps its own
+    # held-out claims to check that the choices generalize). The halves are its two parts, each reported:
+    # every choice was made on the tuning half, the held-out half shows whether it carried over.
+    sizes = {name: len(half) for name, half in halves.items()}
+    overall = {mode: _over_all({name: measured[name][mode] for name in halves}, sizes) for mode in MODES}
+    sets = {"all": (queries, overall, _over_all(bare, sizes))}
+    sets |= {name: (halves[name], measured[name], bare[name]) for name in halves}
     rows = []
-    for name, half in halves.items():
-        scores = {mode: evaluate(user, half, note_to_doc, mode) for mode in MODES}
+    for name, (claims, scores, bare_scores) in sets.items():
         best = max(("keyword", "semantic"), key=lambda m: scores[m][0])
         figure = ", ".join(f"{mode} {scores[mode][0]:.3f}" for mode in MODES)
         recalls = ", ".join(f"{mode} {scores[mode][1]:.3f}" for mode in MODES)
-        label = f"{name} half, {len(half)} claims, {len(docs):,} abstracts"
+        part = "the eval set" if name == "all" else f"{name} half"
+        label = f"{part}, {len(claims)} claims, {len(docs):,} abstracts"
         rows += [
             {
                 "benchmark": f"search: nDCG@10, {label}",
@@ -251,24 +261,30 @@ def _quality(user, docs, queries) -> list[dict]:
                 "baseline": f"better single mode: {best} {scores[best][0]:.3f}",
                 # Four places: the target sits at 1.03 and three would round 1.0296 up to it.
                 "ratio": round(scores["hybrid"][0] / scores[best][0], 4),
-                "target": "≥ 1.03 (hybrid / better)",
+                "target": "≥ 1.03 (hybrid / better)" if name == "all" else "report (≥ 1.03 shows it generalizes)",
             },
             {
                 "benchmark": f"search: recall@10, {label}",
                 "figure": recalls,
-                "baseline": f"bare model {bare[name][1]:.3f}",
+                "baseline": f"bare model {bare_scores[1]:.3f}",
                 "ratio": "",
                 "target": "report",
             },
             {
-                "benchmark": f"search: semantic mode through the services vs bare model.encode, nDCG@10, {name} half",
+                "benchmark": f"search: semantic mode through the services vs bare model.encode, nDCG@10, {part}",
                 "figure": f"{scores['semantic'][0]:.3f}",
-                "baseline": f"bare model {bare[name][0]:.3f}",
-                "ratio": round(scores["semantic"][0] / bare[name][0], 3),
+                "baseline": f"bare model {bare_scores[0]:.3f}",
+                "ratio": round(scores["semantic"][0] / bare_scores[0], 3),
                 "target": "≥ 0.99",
             },
         ]
     return rows, note_to_doc
+
+
+def _over_all(per_half: dict[str, tuple[float, float]], sizes: dict[str, int]) -> tuple[float, float]:
+    """(nDCG, recall) over all the claims from the halves' means, each half weighed by its claims."""
+    total = sum(sizes.values())
+    return tuple(sum(per_half[name][i] * sizes[name] for name in sizes) / total for i in (0, 1))
 
 
 def _exact(user) -> list[dict]:
