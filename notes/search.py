@@ -181,17 +181,20 @@ BM25_POOL = 150
 # recently edited notes (read through the (user, updated_at) index) so that a
 # 100k-note account does not read every vector per query.
 #
-# One GIN lookup per query word (`hits`; the index holds the user too, see
-# notes/migrations/0003_keyword_index_per_user.py) gives both the document frequencies
-# and the pool: the BM25_POOL notes with the largest sum of their matched
-# words' idf, the score BM25 tends to when term counts and lengths are alike.
+# One GIN lookup per query word (`idf`: the ids of the notes holding it, as one
+# array; the index holds the user too, see
+# notes/migrations/0003_keyword_index_per_user.py) gives both the word's document
+# frequency (the array's length) and the pool: the BM25_POOL notes with the
+# largest sum of their matched words' idf, the score BM25 tends to when term
+# counts and lengths are alike. (A row per matching note, grouped by word and
+# joined back, cost ~2.5 ms more per search at 10,000 notes.)
 # Only the pool's tsvectors are read and scored. Choosing the pool by ts_rank
 # instead read the vector of every note matching any word (most of a 10k-note
 # account for a sentence-long query: 29 of the statement's 58 ms) and ranked it
 # without idf. Phrases and exclusions are checked on the pool (`q`), each
 # pooled note read by primary key: `OFFSET 0` keeps the planner from answering
 # `@@ q` through the GIN index instead, which read every note matching the whole
-# query (3,600 of 10,000 for a sentence) to keep 300 (~3 ms per search). The
+# query (3,600 of 10,000 for a sentence) to keep the pool (~3 ms per search). The
 # query's lexemes come first, in their own round trip, so that each lookup gets
 # a constant tsquery (a GIN index scan, not a scan of every note); each lexeme
 # is quoted into the tsquery, never parsed as syntax.
@@ -206,22 +209,20 @@ sample AS MATERIALIZED (
         ORDER BY updated_at DESC, id DESC LIMIT {AVGDL_SAMPLE}
     ) s
 ),
-hits AS MATERIALIZED (
-    SELECT v.lexeme, m.id
-    FROM (VALUES {{terms}}) AS v(lexeme, query)
-    CROSS JOIN LATERAL (
-        SELECT id FROM {_NOTE} WHERE user_id = %(user)s AND search_vector @@ v.query
-    ) m
-),
 idf AS MATERIALIZED (
-    SELECT h.lexeme, ln(1 + (stats.n - count(*) + 0.5) / (count(*) + 0.5)) AS idf
-    FROM hits h, stats GROUP BY h.lexeme, stats.n
+    SELECT v.lexeme, m.ids, ln(1 + (stats.n - cardinality(m.ids) + 0.5) / (cardinality(m.ids) + 0.5)) AS idf
+    FROM (VALUES {{terms}}) AS v(lexeme, query)
+    CROSS JOIN stats
+    CROSS JOIN LATERAL (
+        SELECT array_agg(id) AS ids FROM {_NOTE} WHERE user_id = %(user)s AND search_vector @@ v.query
+    ) m
+    WHERE m.ids IS NOT NULL
 ),
 terms AS MATERIALIZED (
     SELECT array_agg(lexeme ORDER BY lexeme) AS lexemes, array_agg(idf ORDER BY lexeme) AS idfs FROM idf
 ),
 top AS MATERIALIZED (
-    SELECT h.id FROM hits h JOIN idf USING (lexeme)
+    SELECT h.id FROM idf CROSS JOIN LATERAL unnest(idf.ids) AS h(id)
     GROUP BY h.id ORDER BY sum(idf.idf) DESC, h.id LIMIT %(pool)s
 ),
 pool AS MATERIALIZED (
