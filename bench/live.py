@@ -190,19 +190,19 @@ def _polling(n: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     from bench._setup import percentile
     from jobs import events
     from jobs.models import BackgroundJob, JobStatus
+    from scribes.services import user_token_issue
 
     user, _ = get_user_model().objects.get_or_create(username="bench-poll")
-    token, _ = Token.objects.get_or_create(user=user)
+    token, _ = user_token_issue(user=user)
     job = BackgroundJob.objects.create(job_type="bench", user=user, queue=queues.SYSTEM, status=JobStatus.RUNNING)
     events.job_events_publish(rows=[job])
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     tag = client.get(f"/jobs/{job.job_id}")["ETag"]
     counts = {}
     for name, headers in (("plain", {}), ("matching", {"HTTP_IF_NONE_MATCH": tag})):
@@ -240,10 +240,10 @@ def run(quick: bool = False) -> list[dict]:
     try:
         import django_rq
         from django.contrib.auth import get_user_model
-        from rest_framework.authtoken.models import Token
 
         from jobs import events
         from jobs.models import BackgroundJob, JobStatus
+        from scribes.services import user_token_issue
 
         connection = django_rq.get_connection(queues.SYSTEM)
         require_disposable_redis(connection)
@@ -262,7 +262,7 @@ def run(quick: bool = False) -> list[dict]:
         )
 
         user, _ = get_user_model().objects.get_or_create(username="bench-live")
-        headers = {"Authorization": f"Bearer {Token.objects.get_or_create(user=user)[0].key}"}
+        headers = {"Authorization": f"Bearer {user_token_issue(user=user)[0]}"}
         count = 40 if quick else 200
         jobs = BackgroundJob.objects.bulk_create(
             BackgroundJob(job_type="bench", user=user, queue=queues.SYSTEM, status=JobStatus.RUNNING)
