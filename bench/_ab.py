@@ -64,7 +64,7 @@ def run(quick: bool = False) -> list[str]:
         from django.db import connection as db
 
         import bench._tasks  # noqa: F401  (registers the tracked tasks)
-        from bench.jobs import RoundTrips, _worker_round
+        from bench._jobs_workers import RoundTrips, _worker_round
         from jobs.worker import ScribesWorker, warm_up
         from scribes import queues
 
