@@ -216,8 +216,8 @@ def test_postgres_lookups_read_only_the_callers_notes(user, other_user):
 def test_postgres_reads_the_vectors_of_the_pool_only(user):
     """The phrase/exclusion check reads the pooled notes by primary key, not every note matching the query.
 
-    Answered through the GIN index, `@@ q` fetched all 400 matching notes (most
-    of an account for a sentence-long query) to keep the pool's few.
+    Answered through the GIN index, `@@ q` fetched every matching note (most of
+    an account for a sentence-long query) to keep the pool's.
     """
     import notes.search
 
