@@ -171,11 +171,13 @@ def test_postgres_document_frequencies_are_the_callers_own(user, other_user):
 
 def _rows_read_per_scan(plan: str) -> list[int]:
     """Each scan node's rows read per loop: those it returned plus those its filter removed."""
-    reads = []
+    reads, in_scan = [], False
     for line in plan.splitlines():
-        if "Scan" in line and "rows=" in line:
-            reads.append(int(re.search(r"rows=(\d+)", line).group(1)))
-        elif "Rows Removed by Filter" in line and reads:
+        if "rows=" in line:  # a plan node
+            in_scan = "Scan" in line
+            if in_scan:
+                reads.append(int(re.search(r"rows=(\d+)", line).group(1)))
+        elif "Rows Removed by Filter" in line and in_scan:
             reads[-1] += int(line.split(":")[1])
     return reads
 
