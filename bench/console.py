@@ -74,6 +74,11 @@ def run(quick: bool = False) -> list[dict]:
 
 def _run(quick: bool, where: str) -> list[dict]:
     from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    # Pages render as in production (DEBUG off), whose static tags read the manifest
+    # that collectstatic writes (the image's build step; into the bench's own var dir).
+    call_command("collectstatic", "--noinput", verbosity=0)
     from django.db import connection
     from django.test import Client
     from django.urls import reverse
