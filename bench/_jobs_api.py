@@ -98,7 +98,7 @@ def _polling(n: int) -> dict:
     from django.test.utils import CaptureQueriesContext
     from rest_framework.test import APIClient
 
-    from bench._setup import percentile
+    from bench._setup import percentile, time_alternating
     from jobs.models import BackgroundJob
     from scribes.services import user_token_issue
 
@@ -110,14 +110,9 @@ def _polling(n: int) -> dict:
     with CaptureQueriesContext(connection) as captured:
         assert client.get(f"/jobs/{job.job_id}").status_code == 200
     queries = len(captured.captured_queries)
-    ours, baseline = [], []
-    for _ in range(n):
-        started = time.perf_counter()
-        client.get(f"/jobs/{job.job_id}")
-        ours.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        client.get("/notes?page_size=1")
-        baseline.append(time.perf_counter() - started)
+    ours, baseline = time_alternating(
+        range(n), lambda _: client.get(f"/jobs/{job.job_id}"), lambda _: client.get("/notes?page_size=1")
+    )
     return {"queries": queries, "p50": percentile(ours, 0.5), "baseline_p50": percentile(baseline, 0.5)}
 
 

@@ -45,7 +45,7 @@ def latency_rows(docs, queries, quick: bool) -> list[dict]:
     from django.contrib.auth import get_user_model
     from rest_framework.test import APIClient
 
-    from bench._setup import percentile, settle_after_bulk_load
+    from bench._setup import percentile, settle_after_bulk_load, time_alternating
     from semantic.embedders import get_embedder
     from semantic.selectors import vector_cache
 
@@ -57,15 +57,14 @@ def latency_rows(docs, queries, quick: bool) -> list[dict]:
         client.force_authenticate(user)
         vector_cache.clear()
         assert client.get("/semantic/search", {"q": "warm up"}).status_code == 200
-        encode, search = [], []
-        for text in texts * (1 if quick else 2):
-            started = time.perf_counter()
-            embedder.encode([text])
-            encode.append(time.perf_counter() - started)
-            started = time.perf_counter()
+
+        def search_once(text: str) -> None:
             response = client.get("/semantic/search", {"q": text, "limit": 10})
-            search.append(time.perf_counter() - started)
             assert response.status_code == 200, response.content
+
+        encode, search = time_alternating(
+            texts * (1 if quick else 2), lambda text: embedder.encode([text]), search_once
+        )
         return percentile(encode, 0.5), percentile(search, 0.5), percentile(search, 0.95)
 
     def row(label: str, measured, target: str) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+import time
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
@@ -82,6 +83,18 @@ def percentile(values: list[float], fraction: float) -> float:
         return 0.0
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[index]
+
+
+def time_alternating(items, first, second) -> tuple[list[float], list[float]]:
+    """Seconds of `first(item)` and of `second(item)`, timed in turn for each item, so
+    the measured call and its baseline see the same drift of a shared machine."""
+    firsts, seconds = [], []
+    for item in items:
+        for call, timings in ((first, firsts), (second, seconds)):
+            started = time.perf_counter()
+            call(item)
+            timings.append(time.perf_counter() - started)
+    return firsts, seconds
 
 
 def settle_after_bulk_load() -> None:

@@ -192,7 +192,7 @@ def _polling(n: int) -> dict:
     from django.test.utils import CaptureQueriesContext
     from rest_framework.test import APIClient
 
-    from bench._setup import percentile
+    from bench._setup import percentile, time_alternating
     from jobs import events
     from jobs.models import BackgroundJob, JobStatus
     from scribes.services import user_token_issue
@@ -211,14 +211,11 @@ def _polling(n: int) -> dict:
         counts[name] = (len(captured.captured_queries), status)
     if counts["matching"][1] != 304:
         raise SystemExit("If-None-Match did not answer 304")
-    plain, matching = [], []
-    for _ in range(n):
-        started = time.perf_counter()
-        client.get(f"/jobs/{job.job_id}")
-        plain.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        client.get(f"/jobs/{job.job_id}", HTTP_IF_NONE_MATCH=tag)
-        matching.append(time.perf_counter() - started)
+    plain, matching = time_alternating(
+        range(n),
+        lambda _: client.get(f"/jobs/{job.job_id}"),
+        lambda _: client.get(f"/jobs/{job.job_id}", HTTP_IF_NONE_MATCH=tag),
+    )
     return {
         "queries": counts["plain"][0],
         "queries_304": counts["matching"][0],

@@ -138,7 +138,7 @@ def _search(quick: bool) -> list[dict]:
     from django.utils import timezone
     from rest_framework.test import APIClient
 
-    from bench._setup import percentile, settle_after_bulk_load
+    from bench._setup import percentile, settle_after_bulk_load, time_alternating
     from notes.models import Note
     from semantic.embedders import get_embedder
     from semantic.models import NoteEmbedding
@@ -180,15 +180,10 @@ def _search(quick: bool) -> list[dict]:
     cold = time.perf_counter() - started
     assert response.status_code == 200 and len(response.json()["results"]) == 10, response.content
 
-    encode, search = [], []
-    for q in queries:
-        started = time.perf_counter()
-        embedder.encode([q])
-        encode.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        response = client.get("/semantic/search", {"q": q, "limit": 10, "mode": "semantic"})
-        search.append(time.perf_counter() - started)
-        assert response.status_code == 200
+    def search_once(q: str) -> None:
+        assert client.get("/semantic/search", {"q": q, "limit": 10, "mode": "semantic"}).status_code == 200
+
+    encode, search = time_alternating(queries, lambda q: embedder.encode([q]), search_once)
     enc50, enc95 = percentile(encode, 0.5), percentile(encode, 0.95)
     p50, p95 = percentile(search, 0.5), percentile(search, 0.95)
     ms = 1000
