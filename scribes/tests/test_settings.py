@@ -79,3 +79,45 @@ def test_the_asgi_web_process_keeps_no_connection_between_requests(database_url)
     web = subprocess.run([sys.executable, "-c", asgi], env=env, capture_output=True, text=True, check=True)
     assert kept.stdout.split()[-1] != "0"  # workers and manage.py keep theirs
     assert web.stdout.split()[-1] == "0"
+
+
+@pytest.mark.parametrize(
+    ("query", "options"),
+    [
+        ("", "-c TimeZone=UTC"),
+        ("?options=-c%20statement_timeout%3D5000", "-c statement_timeout=5000 -c TimeZone=UTC"),
+        ("?options=-c%20timezone%3DUTC", "-c timezone=UTC"),  # the operator's own setting wins
+    ],
+)
+def test_postgres_sessions_ask_for_utc_when_they_start(query, options):
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import django; from django.conf import settings; django.setup(); "
+        "print(settings.DATABASES['default']['OPTIONS']['options'])"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "scribes.settings",
+        "DATABASE_URL": "postgres://u@127.0.0.1:5432/x" + query,
+    }
+    printed = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert printed.stdout.strip().splitlines()[-1] == options
+
+
+@pytest.mark.django_db
+def test_a_new_postgres_connection_spends_no_query_on_its_time_zone():
+    """Every ASGI request and every forked job opens a connection: one query fewer each."""
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no session time zone")
+    wrapper = connections.create_connection("default")
+    # The session as the server starts it, before Django's set-up would fix its zone.
+    raw = wrapper.get_new_connection(wrapper.get_connection_params())
+    try:
+        assert raw.info.parameter_status("TimeZone") == "UTC"
+    finally:
+        raw.close()
