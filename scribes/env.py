@@ -3,6 +3,7 @@
 import os
 from urllib.parse import urlsplit, urlunsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -61,3 +62,22 @@ def mask_url(url: str) -> str:
         host = f"{host}:{parts.port}"
     netloc = f"{user}:***@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def database_from_url(url: str, *, conn_max_age: int) -> dict:
+    """Django's settings for the database at `url` (its query parameters become connection options)."""
+    database = dj_database_url.parse(url, conn_max_age=conn_max_age)
+    # Workers keep connections between jobs; make Django drop one that broke
+    # (database restarted) instead of reusing it.
+    database["CONN_HEALTH_CHECKS"] = True
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        # Django sets each new session's time zone with a query unless the server
+        # already reports exactly "UTC" (Debian's reports "Etc/UTC"). Asking for it in
+        # the start-up packet saves that round trip, paid by every ASGI request and
+        # every forked job, each on a connection of its own. (PgBouncer in transaction
+        # mode needs `ignore_startup_parameters = options` for this.)
+        options = database.setdefault("OPTIONS", {})
+        given = options.get("options", "")
+        if "timezone" not in given.lower():
+            options["options"] = f"{given} -c TimeZone=UTC".strip()
+    return database

@@ -7,10 +7,8 @@ Redis server (`make run` and `make test` start a throwaway one when it is unset)
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
-
 from scribes import queues
-from scribes.env import env_bool, env_int, env_list, env_str
+from scribes.env import database_from_url, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SCRIBES_VAR_DIR", str(BASE_DIR / "var")))
@@ -120,19 +118,7 @@ SERVED_BY_ASGI = env_bool("SCRIBES_ASGI", False)
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     conn_max_age = 0 if SERVED_BY_ASGI else env_int("CONN_MAX_AGE", 60)
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=conn_max_age)}
-    # Workers keep connections between jobs; make Django drop one that broke
-    # (database restarted) instead of reusing it.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # Django sets each new session's time zone with a query unless the server
-        # already reports exactly "UTC" (Debian's reports "Etc/UTC"). Asking for it in
-        # the start-up packet saves that round trip, paid by every ASGI request and
-        # every forked job, each on a connection of its own. (PgBouncer in transaction
-        # mode needs `ignore_startup_parameters = options` for this.)
-        pg_options = DATABASES["default"].setdefault("OPTIONS", {})
-        if "timezone" not in pg_options.get("options", "").lower():
-            pg_options["options"] = f"{pg_options.get('options', '')} -c TimeZone=UTC".strip()
+    DATABASES = {"default": database_from_url(DATABASE_URL, conn_max_age=conn_max_age)}
 else:
     DATABASES = {
         "default": {

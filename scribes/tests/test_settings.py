@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from scribes import queues
-from scribes.env import env_bool, env_int, mask_url
+from scribes.env import database_from_url, env_bool, env_int, mask_url
 
 
 @pytest.mark.parametrize(
@@ -90,21 +90,13 @@ def test_the_asgi_web_process_keeps_no_connection_between_requests(database_url)
     ],
 )
 def test_postgres_sessions_ask_for_utc_when_they_start(query, options):
-    import os
-    import subprocess
-    import sys
+    database = database_from_url("postgres://u@127.0.0.1:5432/x" + query, conn_max_age=60)
+    assert database["OPTIONS"]["options"] == options
+    assert database["CONN_HEALTH_CHECKS"] is True
 
-    probe = (
-        "import django; from django.conf import settings; django.setup(); "
-        "print(settings.DATABASES['default']['OPTIONS']['options'])"
-    )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "scribes.settings",
-        "DATABASE_URL": "postgres://u@127.0.0.1:5432/x" + query,
-    }
-    printed = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
-    assert printed.stdout.strip().splitlines()[-1] == options
+
+def test_sqlite_urls_get_no_session_options():
+    assert "options" not in database_from_url("sqlite:///var/x.sqlite3", conn_max_age=0).get("OPTIONS", {})
 
 
 @pytest.mark.django_db
