@@ -1,9 +1,10 @@
 """Parameter search for bench/search_quality.py, on the tuning half of the claims only.
 
 Prints semantic nDCG@10 per chunk size (each re-embeds the abstracts), then
-hybrid nDCG@10 over RRF k, candidate depth, weights and strict-first, fused
-offline from rankings fetched once. The held-out half is printed for the chosen
-row only, after the choice. `python -m bench.search_quality --tune`
+`fusion_grid`: hybrid nDCG@10 over RRF k, candidate depth, weights and
+strict-first, fused offline from rankings fetched once (every `make bench` run
+writes that grid to var/ too). The held-out half is printed for the chosen row
+only, after the choice. `python -m bench.search_quality --tune`
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import itertools
 import os
 import sys
 
+from bench.search_quality import ROOT, ndcg_at_10
+
 
 def tune() -> None:
     from bench._setup import setup_django
-    from bench.search_quality import evaluate, load_eval, load_notes, ndcg_at_10, split
+    from bench.search_quality import evaluate, load_eval, load_notes, split
 
     os.environ.setdefault("SEMANTIC_EMBEDDER", "minilm")
     os.environ["SEMANTIC_AUTO_EMBED"] = "0"
@@ -26,9 +29,8 @@ def tune() -> None:
     try:
         from django.contrib.auth import get_user_model
 
-        from notes.search import keyword_query_parse, note_keyword_ranking
-        from semantic import chunking, hybrid
-        from semantic.selectors import note_semantic_ranking, vector_cache
+        from semantic import chunking
+        from semantic.selectors import vector_cache
         from semantic.services import note_embeddings_regenerate
 
         print(where, file=sys.stderr)
@@ -49,39 +51,67 @@ def tune() -> None:
         vector_cache.clear()
         print(f"chosen chunks {best_chunks}", flush=True)
 
-        def fetch(half):
-            out = []
-            for q in half:
-                query = keyword_query_parse(q["text"])
-                relaxed = [i for i, _ in note_keyword_ranking(user=user, query=query, limit=200, relaxed=True)]
-                strict = {i for i, _ in note_keyword_ranking(user=user, query=query, limit=200)}
-                semantic = [i for i, _, _ in note_semantic_ranking(user=user, query=q["text"], limit=200)["ranked"]]
-                out.append((q, relaxed, strict, semantic))
-            return out
-
-        def score(fetched, k, depth, weight, strict_first):
-            total = 0.0
-            for q, relaxed, strict, semantic in fetched:
-                fused = hybrid.rrf_fuse([(relaxed[:depth], weight), (semantic[:depth], 1.0)], k=k)
-                if strict_first:
-                    fused = sorted(fused, key=lambda item: item[0] not in strict)
-                ranked = [note_to_doc[i] for i, _ in fused[:10]]
-                total += ndcg_at_10(ranked, set(q["relevant"]))
-            return total / len(fetched)
-
-        fetched = fetch(tuning)
-        keyword_only = sum(
-            ndcg_at_10([note_to_doc[i] for i in r[:10]], set(q["relevant"])) for q, r, _, _ in fetched
-        ) / len(fetched)
-        print(f"keyword nDCG@10 (relaxed) {keyword_only:.4f}")
-        grid = itertools.product((5, 10, 20, 30, 60, 100), (20, 50, 100, 200), (0.5, 0.75, 1.0, 1.5), (True, False))
-        results = sorted(((score(fetched, *p), p) for p in grid), reverse=True)
-        for value, params in results[:15]:
-            print(f"hybrid {value:.4f}  k={params[0]} depth={params[1]} keyword_weight={params[2]} strict={params[3]}")
-        base = score(fetched, 60, 100, 1.0, True)
-        print(f"hybrid at the defaults (k=60, depth=100, weight=1, strict) {base:.4f}")
-        chosen = results[0][1]
-        held = fetch(halves["held-out"])
-        print(f"held-out, chosen {chosen}: {score(held, *chosen):.4f}; defaults: {score(held, 60, 100, 1.0, True):.4f}")
+        fusion_grid(user, halves, note_to_doc)
     finally:
         drop()
+
+
+def fusion_grid(user, halves: dict[str, list[dict]], note_to_doc: dict[int, str]) -> None:
+    """Print hybrid nDCG@10 over RRF k, depth, keyword weight and strict-first on the tuning half.
+
+    Rankings are fetched once per claim and fused offline. The best row's
+    held-out figure is printed after the choice is made, never used for it.
+    """
+    from notes.search import keyword_query_parse, note_keyword_ranking
+    from semantic import hybrid
+    from semantic.selectors import note_semantic_ranking
+
+    def fetch(half):
+        out = []
+        for q in half:
+            query = keyword_query_parse(q["text"])
+            relaxed = note_keyword_ranking(user=user, query=query, limit=200, relaxed=True)
+            strict = {i for i, _ in note_keyword_ranking(user=user, query=query, limit=200)}
+            semantic = [(i, s) for i, s, _ in note_semantic_ranking(user=user, query=q["text"], limit=200)["ranked"]]
+            short = query.size <= hybrid.STRICT_FIRST_MAX_UNITS
+            out.append((set(q["relevant"]), relaxed, strict if short else set(), semantic))
+        return out
+
+    def score(fetched, k, depth, weight, strict_first):
+        """RRF with (k, depth, weight, strict-first); k=None is the shipped convex combination, except that
+        keyword candidates outside the semantic top `depth` score the bottom there rather than their real
+        cosine (as semantic.hybrid gives them): a lower figure than the nDCG rows' hybrid."""
+        total = 0.0
+        for relevant, relaxed, strict, semantic in fetched:
+            if k is None:
+                fused = hybrid.convex_fuse(relaxed[:depth], semantic[:depth], weight=weight)
+            else:
+                ids = [i for i, _ in relaxed[:depth]], [i for i, _ in semantic[:depth]]
+                fused = hybrid.rrf_fuse([(ids[0], weight), (ids[1], 1.0)], k=k)
+            if strict_first:
+                fused = sorted(fused, key=lambda item: item[0] not in strict)
+            total += ndcg_at_10([note_to_doc.get(i, "") for i, _ in fused[:10]], relevant)
+        return total / len(fetched)
+
+    lines = []
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr)
+        lines.append(line)
+
+    tuning = fetch(halves["tuning"])
+    grid = itertools.product((5, 10, 20, 40, 60, 100), (20, 50, 100, 200), (0.5, 0.75, 1.0, 1.5, 2.0), (True, False))
+    results = sorted(((score(tuning, *params), params) for params in grid), reverse=True)
+    shipped = (None, hybrid.CANDIDATES, hybrid.KEYWORD_WEIGHT, True)
+    say("RRF grid on the tuning half (k, depth, keyword weight, strict-first for short queries):")
+    for value, params in results[:12]:
+        say(f"  {value:.4f} {params}")
+    say(f"  convex combination {shipped[1:]}, without real cosines: {score(tuning, *shipped):.4f}")
+    held = fetch(halves["held-out"])
+    best = results[0][1]
+    say(f"held-out: best-on-tuning {best} {score(held, *best):.4f}; convex {score(held, *shipped):.4f}")
+    # make bench shows a module's stderr only when it fails: keep the grid in var/.
+    (ROOT / "var").mkdir(exist_ok=True)
+    from django.db import connection
+
+    (ROOT / "var" / f"search-fusion-grid-{connection.vendor}.txt").write_text("\n".join(lines) + "\n")
