@@ -75,10 +75,6 @@ def run(quick: bool = False) -> list[dict]:
 def _run(quick: bool, where: str) -> list[dict]:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-
-    # Pages render as in production (DEBUG off), whose static tags read the manifest
-    # that collectstatic writes (the image's build step; into the bench's own var dir).
-    call_command("collectstatic", "--noinput", verbosity=0)
     from django.db import connection
     from django.test import Client
     from django.urls import reverse
@@ -87,6 +83,9 @@ def _run(quick: bool, where: str) -> list[dict]:
     from jobs.stats import job_stats_roll_up
     from scribes import queues
 
+    # Pages render as in production (DEBUG off), whose static tags read the manifest
+    # that collectstatic writes (the image's build step; into the bench's own var dir).
+    call_command("collectstatic", "--noinput", verbosity=0)
     require_disposable_redis(rq_connection())
     rows = QUICK_ROWS if quick else ROWS
     admin = get_user_model().objects.create_superuser("bench-admin", "bench@example.com", "bench-pw-123")
