@@ -37,7 +37,7 @@ $(VENV)/.chromium: | $(PY)
 			echo "installing Debian's chromium for the admin browser test"; \
 			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
 		else \
-			echo "chromium is missing: install Debian's chromium package (jobs/tests/test_browser.py needs /usr/bin/chromium)"; \
+			echo "chromium is missing: install Debian's chromium package (operations/tests/test_browser.py needs /usr/bin/chromium)"; \
 			exit 1; \
 		fi; \
 	fi

@@ -26,7 +26,7 @@ def redis_conn():
     """The real Redis from REDIS_URL, emptied before and after the test."""
     import django_rq
 
-    from scribes import queues
+    from common import queues
 
     connection = django_rq.get_connection(queues.SYSTEM)
     if not _redis_is_disposable(connection):
@@ -117,7 +117,7 @@ def _email_locmem(settings):
 
 
 def pytest_report_header(config):
-    from scribes.env import mask_url
+    from common.env import mask_url
 
     return [
         f"scribes: database={settings.DATABASES['default']['ENGINE']} redis={mask_url(settings.REDIS_URL) or 'UNSET'}"

@@ -65,8 +65,8 @@ def run(quick: bool = False) -> list[str]:
 
         import bench._tasks  # noqa: F401  (registers the tracked tasks)
         from bench._jobs_workers import RoundTrips, _worker_round
+        from common import queues
         from jobs.worker import ScribesWorker, warm_up
-        from scribes import queues
 
         queue = django_rq.get_queue(queues.SYSTEM)
         connection = queue.connection

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from scribes import queues
+from common import queues
 
 
 def _enqueue(connection, queue, trips, n: int) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from scribes import queues
+from common import queues
 
 
 class RoundTrips:

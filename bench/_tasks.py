@@ -3,8 +3,8 @@
 from django.db import connection
 from django.utils import timezone
 
+from common import queues
 from jobs.runner import tracked_task
-from scribes import queues
 
 
 def raw_noop(n: int = 0):

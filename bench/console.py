@@ -79,9 +79,9 @@ def _run(quick: bool, where: str) -> list[dict]:
     from django.test import Client
     from django.urls import reverse
 
+    from common import queues
     from jobs.selectors import rq_connection
-    from jobs.stats import job_stats_roll_up
-    from scribes import queues
+    from operations.stats import job_stats_roll_up
 
     # Pages render as in production (DEBUG off), whose static tags read the manifest
     # that collectstatic writes (the image's build step; into the bench's own var dir).
@@ -106,8 +106,12 @@ def _run(quick: bool, where: str) -> list[dict]:
     client.force_login(admin)
     index = _time_get(client, reverse("admin:index"))
     results = {
-        "dashboard, last day": _time_get(client, reverse("admin:jobs_jobdashboard_changelist"), {"window": "24h"}),
-        "dashboard, last week": _time_get(client, reverse("admin:jobs_jobdashboard_changelist"), {"window": "7d"}),
+        "dashboard, last day": _time_get(
+            client, reverse("admin:operations_jobdashboard_changelist"), {"window": "24h"}
+        ),
+        "dashboard, last week": _time_get(
+            client, reverse("admin:operations_jobdashboard_changelist"), {"window": "7d"}
+        ),
         "job list, first page": _time_get(client, reverse("admin:jobs_backgroundjob_changelist")),
         "job list, failed": _time_get(client, reverse("admin:jobs_backgroundjob_changelist"), {"status": "failed"}),
     }

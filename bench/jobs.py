@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import sys
 
-from scribes import queues
+from common import queues
 
 
 def run(quick: bool = False) -> list[dict]:

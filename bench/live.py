@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from scribes import queues
+from common import queues
 
 ROOT = Path(__file__).resolve().parent.parent
 

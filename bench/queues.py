@@ -69,8 +69,8 @@ def _jobs_per_second(connection, ids: list[str]) -> float:
 def _throughput(quick: bool) -> list[dict]:
     import django_rq
 
+    from common import queues
     from jobs.services import background_job_start_many
-    from scribes import queues
 
     queue = django_rq.get_queue(queues.SYSTEM)
     connection = queue.connection
@@ -221,7 +221,7 @@ def run(quick: bool = False) -> list[dict]:
         import django_rq
 
         import bench._tasks  # noqa: F401  (registers the tracked tasks)
-        from scribes import queues
+        from common import queues
 
         connection = django_rq.get_connection(queues.SYSTEM)
         require_disposable_redis(connection)

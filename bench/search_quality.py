@@ -267,7 +267,7 @@ def run(quick: bool = False, latency: bool = True) -> list[dict]:
 
         from bench._search_latency import latency_rows
         from bench._search_writes import write_rows
-        from scribes import queues
+        from common import queues
 
         require_disposable_redis(django_rq.get_connection(queues.SYSTEM))
         print(f"bench.search_quality: {where}", file=sys.stderr)

@@ -66,8 +66,8 @@ def _job_seconds(user) -> tuple[float, dict]:
     from django.db import connections
     from django_rq import get_worker
 
+    from common import queues
     from jobs.models import BackgroundJob
-    from scribes import queues
     from semantic.models import NoteEmbedding
     from semantic.services import note_embeddings_regenerate_start
 
@@ -221,7 +221,7 @@ def run(quick: bool = False) -> list[dict]:
         import django_rq
         from django.conf import settings
 
-        from scribes import queues
+        from common import queues
 
         print(f"bench.semantic: {where}; embedder {settings.SEMANTIC_EMBEDDER}", file=sys.stderr)
         connection = django_rq.get_connection(queues.SYSTEM)

@@ -13,12 +13,12 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.serializers import ErrorSerializer
 from jobs import events
 from jobs.models import ACTIVE_STATUSES, BackgroundJob
 from jobs.selectors import background_job_get_for_user, background_job_list_for_user
 from jobs.serializers import BackgroundJobSerializer, JobListFilterSerializer
 from jobs.services import JobNotCancellable, background_job_cancel_own
-from scribes.serializers import ErrorSerializer
 
 logger = logging.getLogger(__name__)
 

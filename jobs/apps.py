@@ -8,6 +8,6 @@ class JobsConfig(AppConfig):
     verbose_name = "Background jobs"
 
     def ready(self):
-        # Registers the checks, the doctor's diagnostics and the tracked tasks
-        # (the reconciler); every app registers its own the same way.
-        from jobs import checks, diagnostics, tasks  # noqa: F401
+        # Registers the checks and the tracked tasks (the reconciler); every app
+        # registers its own the same way.
+        from jobs import checks, tasks  # noqa: F401

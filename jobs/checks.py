@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.utils.module_loading import import_string
 
-from scribes import queues
+from common import queues
 
 E001 = "jobs.E001"  # a task declares a queue that is not a configured project queue
 E002 = "jobs.E002"  # RQ_QUEUES lacks a project queue
@@ -22,10 +22,10 @@ E006 = "jobs.E006"  # RQ_QUEUES entries point at different Redis servers
 
 @register(Tags.compatibility, "jobs")
 def check_task_queues(app_configs, **kwargs):
-    """A task's queue must be a project queue (`scribes.queues`) that RQ_QUEUES defines.
+    """A task's queue must be a project queue (`common.queues`) that RQ_QUEUES defines.
 
     Otherwise its jobs wait forever: no `rqworker` (with no arguments or with a
-    --purpose) listens on a queue outside `scribes.queues.ALL`.
+    --purpose) listens on a queue outside `common.queues.ALL`.
     """
     from jobs.registry import all_tasks
 
@@ -38,7 +38,7 @@ def check_task_queues(app_configs, **kwargs):
                 Error(
                     f"Task {spec.dotted_name} (job type {spec.job_type!r}) enqueues to queue {spec.queue!r}, "
                     f"which {where}; no worker listens on it, so its jobs would wait forever.",
-                    hint="Declare the task's queue from scribes.queues (queues.SYSTEM for short, time-critical "
+                    hint="Declare the task's queue from common.queues (queues.SYSTEM for short, time-critical "
                     f"work, queues.SEMANTIC for model work); project queues: {', '.join(queues.ALL)}.",
                     id=E001,
                 )
@@ -54,7 +54,7 @@ def check_project_queues_configured(app_configs, **kwargs):
         return [
             Error(
                 f"RQ_QUEUES lacks the project queue(s) {', '.join(map(repr, missing))}.",
-                hint="Build RQ_QUEUES from scribes.queues.ALL in settings, as scribes/settings.py does.",
+                hint="Build RQ_QUEUES from common.queues.ALL in settings, as scribes/settings.py does.",
                 id=E002,
             )
         ]

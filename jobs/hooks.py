@@ -45,3 +45,17 @@ def register_worker_hook(
 
 def worker_hooks() -> list[WorkerHook]:
     return sorted(_HOOKS.values(), key=lambda hook: hook.name)
+
+
+#: Housekeeping that rides on the reconciler's periodic pass (retention, rollups), registered by the
+#: apps that own it so the job core imports none of them. Each returns figures for the pass's result.
+_HOUSEKEEPING: dict[str, Callable[[], dict]] = {}
+
+
+def register_housekeeping(name: str, func: Callable[[], dict]) -> None:
+    """Run `func` on every reconciler pass, after the repairs; registering `name` again replaces it."""
+    _HOUSEKEEPING[name] = func
+
+
+def housekeeping() -> list[tuple[str, Callable[[], dict]]]:
+    return sorted(_HOUSEKEEPING.items())

@@ -152,15 +152,6 @@ class BackgroundJobEvent(models.Model):
         return f"{self.action}: {self.status_before} → {self.status_after}"
 
 
-class JobHealth(BackgroundJob):
-    """No table of its own: gives the admin index a "Job health" entry (see jobs.admin)."""
-
-    class Meta:
-        proxy = True
-        verbose_name = "job health"
-        verbose_name_plural = "job health"
-
-
 class IdempotencyKey(models.Model):
     """A client's `Idempotency-Key` on a job-creating POST, and the response it got.
 
@@ -186,93 +177,3 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.user_id}:{self.key}"
-
-
-class OperatorAction(models.Model):
-    """One operator action on anything but a single job's state: pausing a queue, reminders' actions, bulk actions.
-
-    A job's own audit trail stays in BackgroundJobEvent; this is the
-    searchable list of who did what from the admin or a command.
-    """
-
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    #: Where it came from ("admin", "command", "api", "system"); commands have no actor.
-    source = models.CharField(max_length=32, default="admin")
-    action = models.CharField(max_length=64)
-    #: What it acted on, e.g. "queue:scribes", "reminders:3,4,5", "jobs:<id>".
-    target = models.CharField(max_length=255, blank=True, default="")
-    count = models.PositiveIntegerField(default=0)
-    detail = models.TextField(blank=True, default="")
-
-    class Meta:
-        ordering = ["-at", "-id"]
-
-    def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.target}"
-
-
-class JobStatsBucket(models.Model):
-    """Five minutes (or an hour) of finished jobs of one type on one queue: counts and time histograms.
-
-    The operator dashboard reads these instead of aggregating millions of
-    rows; `jobs.stats.job_stats_roll_up` (run by the reconciler) writes them.
-    The histograms count jobs per bin of `jobs.stats.BOUNDS`.
-    """
-
-    #: Seconds covered: 300 (five minutes) or 3600 (a closed hour, the sum of its twelve).
-    span = models.PositiveIntegerField(default=300)
-    start = models.DateTimeField()
-    queue = models.CharField(max_length=64)
-    job_type = models.CharField(max_length=64)
-    completed = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    #: created → started (queue wait) and started → completed (run time)
-    wait_histogram = models.JSONField(default=list)
-    run_histogram = models.JSONField(default=list)
-    wait_seconds = models.FloatField(default=0.0)
-    run_seconds = models.FloatField(default=0.0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["span", "start", "queue", "job_type"], name="jobstats_bucket_unique"),
-        ]
-
-    def __str__(self):
-        return f"{self.start:%Y-%m-%d %H:%M} {self.queue} {self.job_type}"
-
-
-class JobStatsTotal(models.Model):
-    """Every finished job ever counted, per queue and job type: what /metrics exposes as counters and histograms.
-
-    Grows only (a bucket is added once it can no longer change), so Prometheus
-    reads monotonic counters even though buckets and rows are pruned. The row
-    with queue and job type "*" holds `folded_until`, how far buckets were added.
-    """
-
-    queue = models.CharField(max_length=64)
-    job_type = models.CharField(max_length=64)
-    completed = models.PositiveBigIntegerField(default=0)
-    failed = models.PositiveBigIntegerField(default=0)
-    wait_histogram = models.JSONField(default=list)
-    run_histogram = models.JSONField(default=list)
-    wait_seconds = models.FloatField(default=0.0)
-    run_seconds = models.FloatField(default=0.0)
-    folded_until = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["queue", "job_type"], name="jobstats_total_unique")]
-
-    def __str__(self):
-        return f"{self.queue} {self.job_type}: {self.completed} completed, {self.failed} failed"
-
-
-class JobDashboard(BackgroundJob):
-    """No table of its own: gives the admin index an "Operator dashboard" entry (see jobs.console_admin)."""
-
-    class Meta:
-        proxy = True
-        verbose_name = "operator dashboard"
-        verbose_name_plural = "operator dashboard"

@@ -15,10 +15,7 @@ import json
 import logging
 import time
 
-from django.utils import timezone
 from rq.worker import DequeueStrategy
-
-from scribes import queues
 
 logger = logging.getLogger("jobs.pausing")
 
@@ -39,11 +36,6 @@ def _connection():
     return rq_connection()
 
 
-def _check_name(name: str) -> None:
-    if name not in queues.ALL:
-        raise ValueError(f"Unknown queue {name!r}; project queues: {', '.join(queues.ALL)}.")
-
-
 def paused_queues(connection=None) -> dict[str, dict]:
     """Each paused project queue and who paused it, when and why."""
     raw = (connection or _connection()).hgetall(PAUSED_KEY)
@@ -55,37 +47,6 @@ def paused_queues(connection=None) -> dict[str, dict]:
         except (TypeError, ValueError):
             paused[name] = {"by": "?", "at": None, "reason": ""}
     return paused
-
-
-def queue_pause(*, name: str, by, reason: str = "", source: str = "admin", connection=None) -> bool:
-    """Pause queue `name`; False when it was already paused. Audited."""
-    from jobs.audit import operator_action_record
-
-    _check_name(name)
-    who = by.get_username() if by is not None and hasattr(by, "get_username") else str(by or source)
-    flag = json.dumps({"by": who, "at": timezone.now().isoformat(), "reason": reason, "source": source})
-    changed = bool((connection or _connection()).hsetnx(PAUSED_KEY, name, flag))
-    if changed:
-        logger.warning(
-            "Queue %s paused by %s (%s): its jobs wait until it is resumed", name, who, reason or "no reason"
-        )
-        operator_action_record(
-            actor=by, source=source, action="queue_pause", target=f"queue:{name}", detail=reason or "paused"
-        )
-    return changed
-
-
-def queue_resume(*, name: str, by, source: str = "admin", connection=None) -> bool:
-    """Resume queue `name`; False when it was not paused. Audited."""
-    from jobs.audit import operator_action_record
-
-    _check_name(name)
-    changed = bool((connection or _connection()).hdel(PAUSED_KEY, name))
-    if changed:
-        who = by.get_username() if by is not None and hasattr(by, "get_username") else str(by or source)
-        logger.warning("Queue %s resumed by %s", name, who)
-        operator_action_record(actor=by, source=source, action="queue_resume", target=f"queue:{name}", detail="resumed")
-    return changed
 
 
 class QueuePauseMixin:

@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 import django_rq
 import redis
 
-from scribes import queues
+from common import queues
 
 logger = logging.getLogger(__name__)
 

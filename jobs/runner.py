@@ -20,11 +20,11 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
+from common import queues
 from jobs import services
 from jobs.failures import JobLog, traceback_text
 from jobs.models import BackgroundJob
 from jobs.registry import TaskSpec, register
-from scribes import queues
 
 logger = logging.getLogger("jobs.runner")
 
@@ -176,7 +176,7 @@ def tracked_task(
     max_retries: int = 0,
     retry_intervals: tuple[int, ...] = (),
 ):
-    """Register `body(ctx, **kwargs)` as the task for `job_type` on `queue` (one of `scribes.queues`).
+    """Register `body(ctx, **kwargs)` as the task for `job_type` on `queue` (one of `common.queues`).
 
     The body receives a `JobContext` (`ctx`: the row, progress, a logger) and
     its keyword arguments. The function returned is the RQ entry point: RQ

@@ -14,11 +14,11 @@ from redis.exceptions import RedisError
 from rq import Worker
 from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
+from common import queues
+from common.env import mask_url
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
 from jobs.rqkeys import QUEUE_KEY, rq_connection
 from jobs.schedules import SCHEDULER_KEY
-from scribes import queues
-from scribes.env import mask_url
 
 logger = logging.getLogger(__name__)
 

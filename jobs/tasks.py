@@ -6,11 +6,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from common import queues
 from jobs import services
+from jobs.hooks import housekeeping
 from jobs.reconciler import background_jobs_reconcile
 from jobs.runner import tracked_task
 from jobs.schedules import periodic_job
-from scribes import queues
 
 RECONCILE_JOB_TYPE = "jobs_reconcile"
 
@@ -21,18 +22,13 @@ def reconcile_jobs(ctx):
     pruned = services.background_jobs_prune_periodic(
         before=timezone.now() - timedelta(days=settings.JOBS_PERIODIC_RETENTION_DAYS)
     )
-    from jobs.retention import background_jobs_prune_finished
-    from jobs.stats import job_stats_roll_up
-
-    # The operator dashboard's buckets (jobs/stats.py), then retention; the
-    # rollup runs first so a row is counted before it can be deleted.
-    rolled = job_stats_roll_up()
-    retention = background_jobs_prune_finished()
+    figures = {}
+    for _name, func in housekeeping():
+        figures.update(func())
     return {
         "repaired": len(repairs),
         "pruned_periodic_rows": pruned,
-        "stats_buckets_written": rolled,
-        **{f"pruned_{kind}": n for kind, n in retention.items()},
+        **figures,
         "by_action": dict(Counter(repair.action for repair in repairs)),
         "jobs": [str(repair) for repair in repairs[:50]],
     }

@@ -35,11 +35,11 @@ from rq import SimpleWorker, Worker, worker_registration
 from rq.job import JobStatus
 from rq.utils import now, utcformat
 
+from common.env import mask_url
 from jobs import rqkeys, services
 from jobs.hooks import worker_hooks
 from jobs.pausing import QueuePauseMixin
 from jobs.registry import all_tasks
-from scribes.env import mask_url
 
 logger = logging.getLogger("jobs.worker")
 

@@ -5,11 +5,11 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import generics
 from rest_framework.exceptions import ValidationError
 
+from common.serializers import ErrorSerializer
 from notes import services
 from notes.search import MAX_RESULTS, KeywordQueryError
 from notes.selectors import note_ids_matching, note_list_for_user
 from notes.serializers import NoteSearchParamsSerializer, NoteSerializer
-from scribes.serializers import ErrorSerializer
 
 _SEARCH = OpenApiParameter(
     "search",

@@ -9,10 +9,10 @@ from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from common.serializers import ErrorSerializer
 from reminders import serializers, services
 from reminders.models import ReminderStatus
 from reminders.selectors import reminder_list_for_user
-from scribes.serializers import ErrorSerializer
 
 
 @extend_schema_view(

@@ -7,10 +7,5 @@ class RemindersConfig(AppConfig):
     name = "reminders"
 
     def ready(self):
-        from jobs.console_metrics import register_collector
-
         # Registers the checks, the doctor's diagnostics and the tracked tasks (the sweep).
         from reminders import checks, diagnostics, tasks  # noqa: F401
-        from reminders.metrics import ReminderLatenessCollector
-
-        register_collector(ReminderLatenessCollector)

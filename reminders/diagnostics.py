@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from diagnostics import FAIL, OK, WARN, Finding, diagnostic
+from common.diagnostics import FAIL, OK, WARN, Finding, diagnostic
 from jobs.pausing import paused_queues
 from jobs.registry import get_task
 from reminders.selectors import SWEEP_SCHEDULE_ID, reminder_sweep_status

@@ -3,12 +3,12 @@
 from django.conf import settings
 from rq import get_current_job
 
+from common import queues
 from jobs.runner import tracked_task
 from jobs.schedules import periodic_job
 from reminders import services
 from reminders.follow_ups import follow_up_horizon, sweep_follow_up_request
 from reminders.selectors import SWEEP_JOB_TYPE, sweep_slot
-from scribes import queues
 
 
 @tracked_task(SWEEP_JOB_TYPE, queue=queues.SYSTEM)

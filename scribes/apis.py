@@ -7,7 +7,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from scribes import serializers, services
+from common import serializers
+from scribes import services
 from scribes.authentication import BearerTokenAuthentication
 from scribes.health import health_report
 

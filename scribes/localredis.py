@@ -103,7 +103,7 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     server = None
     if env.get("REDIS_URL"):
-        from scribes.env import mask_url
+        from common.env import mask_url
 
         print(f"[localredis] using REDIS_URL={mask_url(env['REDIS_URL'])}", flush=True)
     else:

@@ -7,8 +7,8 @@ Redis server (`make run` and `make test` start a throwaway one when it is unset)
 from datetime import timedelta
 from pathlib import Path
 
-from scribes import queues
-from scribes.env import database_from_url, env_bool, env_int, env_list, env_str
+from common import queues
+from common.env import database_from_url, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SCRIBES_VAR_DIR", str(BASE_DIR / "var")))
@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "notes",
     "reminders",
     "semantic",
+    # Above every app: the operator tools hook themselves onto the others in ready().
+    "operations",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -247,7 +249,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "scribes.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "scribes.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "common.exceptions.api_exception_handler",
     # Scoped limits: views opt in with `throttle_scope`; 429 carries Retry-After.
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from jobs.metrics import metrics_view
+from operations.metrics import metrics_view
 from scribes import apis
 
 urlpatterns = [
@@ -24,7 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler400 = "scribes.exceptions.json_bad_request"
-handler403 = "scribes.exceptions.json_permission_denied"
-handler404 = "scribes.exceptions.json_not_found"
-handler500 = "scribes.exceptions.json_server_error"
+handler400 = "common.exceptions.json_bad_request"
+handler403 = "common.exceptions.json_permission_denied"
+handler404 = "common.exceptions.json_not_found"
+handler500 = "common.exceptions.json_server_error"

@@ -7,11 +7,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.exceptions import ServiceUnavailable
+from common.serializers import ErrorSerializer
 from jobs.idempotency import idempotent
 from jobs.serializers import BackgroundJobSerializer
 from notes.search import KeywordQueryError
-from scribes.exceptions import ServiceUnavailable
-from scribes.serializers import ErrorSerializer
 from semantic.embedders import EmbedderUnavailable
 from semantic.hybrid import MODES, note_hybrid_search
 from semantic.serializers import RegenerateRequestSerializer, SearchQuerySerializer, SearchResponseSerializer

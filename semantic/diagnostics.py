@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from diagnostics import FAIL, OK, WARN, Finding, diagnostic
+from common.diagnostics import FAIL, OK, WARN, Finding, diagnostic
 from semantic.embedders import HASHING, EmbedderUnavailable, describe_active_embedder, get_embedder
 from semantic.selectors import note_unindexed_count
 

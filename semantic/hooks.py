@@ -1,7 +1,7 @@
 """What the semantic app adds to a worker's start-up (registered in SemanticConfig.ready)."""
 
+from common import queues
 from jobs.hooks import register_worker_hook
-from scribes import queues
 
 
 def banner_line() -> str:

@@ -15,11 +15,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from common import queues
 from jobs.models import BackgroundJob
 from jobs.selectors import background_job_active_for_user, rq_connection
 from jobs.services import background_job_start
 from notes.models import Note
-from scribes import queues
 from semantic.chunking import chunk_text
 from semantic.embedders import Embedder, get_embedder
 from semantic.models import NoteEmbedding

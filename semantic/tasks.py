@@ -4,8 +4,8 @@ import logging
 
 from django.db import close_old_connections
 
+from common import queues
 from jobs.runner import tracked_task
-from scribes import queues
 from semantic.services import REGENERATE_JOB_TYPE, note_embeddings_embed_pending, note_embeddings_regenerate
 
 logger = logging.getLogger(__name__)

@@ -10,12 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from common.text import truncate
 from jobs import events, rqkeys, transitions
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobStatus
 from jobs.registry import UnknownJobType, get_task
 from jobs.services.starting import enqueue_after_commit
 from jobs.services.worker import ERROR_MESSAGE_MAX
-from scribes.text import truncate
 
 logger = logging.getLogger("jobs.services")
 

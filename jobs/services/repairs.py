@@ -8,12 +8,12 @@ from redis.exceptions import WatchError
 from rq import Queue
 from rq.job import Job
 
+from common.text import truncate
 from jobs import rqkeys, transitions
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
 from jobs.services.operator import record_events
 from jobs.services.starting import enqueue_after_commit
 from jobs.services.worker import ERROR_MESSAGE_MAX
-from scribes.text import truncate
 
 
 @transaction.atomic

@@ -14,12 +14,12 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Callback, Retry
 
+from common.exceptions import ServiceUnavailable
+from common.text import truncate
 from jobs import events, transitions
 from jobs.models import BackgroundJob, JobStatus
 from jobs.registry import TaskSpec, get_task
 from jobs.services.worker import ERROR_MESSAGE_MAX
-from scribes.exceptions import ServiceUnavailable
-from scribes.text import truncate
 
 logger = logging.getLogger("jobs.services")
 

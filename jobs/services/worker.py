@@ -8,9 +8,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from common.text import truncate
 from jobs import transitions
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobStatus
-from scribes.text import truncate
 
 logger = logging.getLogger("jobs.services")
 

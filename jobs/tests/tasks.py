@@ -4,8 +4,8 @@ import os
 import signal
 import time
 
+from common import queues
 from jobs.runner import tracked_task
-from scribes import queues
 
 
 @tracked_task("test_progress", queue=queues.SYSTEM)

@@ -6,11 +6,11 @@ import django_rq
 import pytest
 from rq.job import Job
 
+from common import queues
 from jobs.models import BackgroundJob, BackgroundJobEvent, JobStatus
 from jobs.services import background_job_start
 from jobs.tests import tasks  # noqa: F401
 from jobs.tests.utils import work_burst
-from scribes import queues
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

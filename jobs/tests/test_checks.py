@@ -2,10 +2,10 @@
 
 import pytest
 
+from common import queues
 from jobs import checks
 from jobs.registry import _REGISTRY
 from jobs.runner import tracked_task
-from scribes import queues
 
 
 def ids(errors):
@@ -66,7 +66,7 @@ def test_a_task_on_an_unknown_queue_stops_the_processes_at_startup(command, opti
 
         with pytest.raises(SystemCheckError, match="jobs.E001") as raised:
             call_command(command, skip_checks=False, **options)
-        assert "HINT: Declare the task's queue from scribes.queues" in str(raised.value)
+        assert "HINT: Declare the task's queue from common.queues" in str(raised.value)
     finally:
         _REGISTRY.pop("test_wrong_queue", None)
 

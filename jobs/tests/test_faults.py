@@ -21,6 +21,7 @@ from django.db import connection
 from django.utils import timezone
 from rq.job import Job
 
+from common import queues
 from jobs.models import BackgroundJob, BackgroundJobEvent, JobStatus
 from jobs.reconciler import background_jobs_reconcile
 from jobs.schedules import all_periodic_jobs
@@ -32,7 +33,6 @@ from jobs.tests.utils import wait_for
 from notes.models import Note
 from reminders.models import Reminder, ReminderStatus
 from reminders.selectors import SCHEDULED_JOBS_KEY, SWEEP_JOB_TYPE
-from scribes import queues
 from scribes.localredis import ThrowawayRedis
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -30,7 +30,7 @@ def test_a_forked_job_is_claimed_and_completed_with_its_last_figures(redis_conn,
 def test_no_database_connection_crosses_a_fork(redis_conn, user):
     from django_rq import get_worker
 
-    from scribes import queues
+    from common import queues
 
     background_job_start(job_type="test_db_free", user=user)
     connection.ensure_connection()  # the worker's main process holds one before the first job

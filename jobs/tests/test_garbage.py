@@ -3,12 +3,12 @@
 import django_rq
 import pytest
 
-from jobs.diagnostics import check_queue_lengths
+from common import queues
 from jobs.models import BackgroundJob, JobStatus
 from jobs.services import background_job_start
 from jobs.tests import tasks  # noqa: F401
 from jobs.tests.utils import work_burst
-from scribes import queues
+from operations.diagnostics import check_queue_lengths
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

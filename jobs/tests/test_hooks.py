@@ -2,8 +2,8 @@
 
 import pytest
 
+from common import queues
 from jobs import hooks, worker
-from scribes import queues
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from common import queues
 from jobs import reconciler, selectors, services
-from jobs.metrics import JobsCollector
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
+from operations.metrics import JobsCollector
 from reminders.selectors import sweep_last_run
-from scribes import queues
 
 TABLE = BackgroundJob._meta.db_table
 #: A partial index holds only the rows of its condition: reading it whole is reading those few rows.

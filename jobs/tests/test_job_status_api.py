@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
+from common import queues
 from jobs.models import BackgroundJob, JobStatus
-from scribes import queues
 
 pytestmark = pytest.mark.django_db
 

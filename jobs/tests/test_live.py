@@ -11,9 +11,9 @@ from django.db import connection as db_connection
 from django.test import AsyncClient
 from django.utils import timezone
 
+from common import queues
 from jobs import events
 from jobs.models import BackgroundJob, JobStatus
-from scribes import queues
 from scribes.services import user_token_issue
 
 pytestmark = pytest.mark.django_db(transaction=True)

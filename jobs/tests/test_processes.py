@@ -134,9 +134,9 @@ def test_redis_flushed_with_jobs_queued_reconciler_reenqueues_and_they_complete(
 def test_reconciler_runs_as_the_periodic_task_through_a_worker(redis_conn, user, fast_reconciler):
     import django_rq
 
+    from common import queues
     from jobs.schedules import SCHEDULE_ID_PREFIX
     from jobs.tasks import RECONCILE_JOB_TYPE, reconcile_jobs
-    from scribes import queues
 
     lost = BackgroundJob.objects.create(
         job_type="test_progress", user=user, queue=queues.SYSTEM, status=JobStatus.RUNNING, rq_job_id="gone"

@@ -2,10 +2,10 @@
 
 import pytest
 
+from common import queues
 from jobs import runner
 from jobs.models import BackgroundJob, JobStatus
 from jobs.services import background_job_record_completion
-from scribes import queues
 
 pytestmark = pytest.mark.django_db
 

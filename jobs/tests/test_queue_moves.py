@@ -4,12 +4,12 @@ import pytest
 from rq import Queue
 from rq.job import Job
 
-from diagnostics import OK, WARN, run_diagnostics
+from common import queues
+from common.diagnostics import OK, WARN, run_diagnostics
 from jobs import services
 from jobs.models import BackgroundJob, JobStatus
 from jobs.reconciler import background_jobs_reconcile
 from jobs.tests import tasks  # noqa: F401  (registers the test tasks)
-from scribes import queues
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,12 +10,12 @@ from rq.job import Job
 from rq.results import Result
 from rq.utils import utcformat
 
+from common import queues
 from jobs import services
 from jobs.models import BackgroundJob, JobStatus
 from jobs.reconciler import WORKER_STOPPED, background_jobs_reconcile
 from jobs.schedules import SCHEDULE_ID_PREFIX
 from jobs.tests import tasks  # noqa: F401
-from scribes import queues
 
 pytestmark = pytest.mark.django_db
 

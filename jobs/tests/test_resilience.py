@@ -5,14 +5,14 @@ from django_rq import get_scheduler, get_worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.job import Job
 
+from common import queues
 from jobs import rqkeys
-from jobs.diagnostics import check_redis_key_types
 from jobs.models import BackgroundJob, JobStatus
 from jobs.schedules import SCHEDULE_ID_PREFIX, ScribesScheduler, all_periodic_jobs
 from jobs.services import background_job_start
 from jobs.tests import tasks  # noqa: F401
 from jobs.tests.utils import work_burst
-from scribes import queues
+from operations.diagnostics import check_redis_key_types
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

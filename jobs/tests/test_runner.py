@@ -87,7 +87,7 @@ def test_unimportable_function_still_fails_the_row(redis_conn, user):
     import django_rq
     from rq import Callback
 
-    from scribes import queues
+    from common import queues
 
     row = BackgroundJob.objects.create(job_type="test_progress", queue=queues.SYSTEM, user=user)
     row.rq_job_id = str(row.job_id)

@@ -4,10 +4,10 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.job import Job
 
+from common import queues
 from jobs import services
 from jobs.models import BackgroundJob, BackgroundJobEvent, JobStatus
 from jobs.tests import tasks  # noqa: F401
-from scribes import queues
 
 pytestmark = pytest.mark.django_db
 

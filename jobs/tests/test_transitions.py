@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from common import queues
 from jobs import transitions
 from jobs.models import BackgroundJob, JobStatus
-from scribes import queues
 
 pytestmark = pytest.mark.django_db
 

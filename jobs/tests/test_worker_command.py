@@ -4,10 +4,10 @@ import subprocess
 
 import pytest
 
+from common import queues
 from jobs.models import BackgroundJob, JobStatus
 from jobs.services import background_job_start
 from jobs.tests import tasks  # noqa: F401
-from scribes import queues
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from django.db import connections
 
-from scribes import queues
+from common import queues
 
 
 def work_burst(*, worker_class=None, queue_names=None):

@@ -47,10 +47,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.text import truncate
 from reminders.delivery import NoEmailAddress, reminder_message, reminder_send
 from reminders.models import Reminder, ReminderStatus
 from reminders.selectors import reminder_claimable
-from scribes.text import truncate
 
 logger = logging.getLogger("reminders.sweep")
 

@@ -7,15 +7,16 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from common.signals import operator_acted
 from reminders.models import Reminder, ReminderStatus
 from reminders.services.claims import RELEASED_CLAIM, SweepResult, deliver_batch, reminder_claim_due
 
 
 def _audit(*, by, source: str, action: str, ids: list[int], count: int, detail: str) -> None:
-    from jobs.audit import operator_action_record
-
     target = "reminders:" + ",".join(str(pk) for pk in ids[:40]) + ("…" if len(ids) > 40 else "")
-    operator_action_record(actor=by, source=source, action=action, target=target, count=count, detail=detail)
+    operator_acted.send(
+        sender=Reminder, actor=by, source=source, action=action, target=target, count=count, detail=detail
+    )
 
 
 def reminders_send_now(*, reminders: QuerySet[Reminder], by=None, source: str = "admin") -> SweepResult:

@@ -48,7 +48,7 @@ def test_send_now_cancel_and_reset(admin_client, user, note):
     assert Reminder.objects.get(pk=done.pk).status == ReminderStatus.SENT
 
     # every action is in the operator audit list, with who did it, and the list is searchable
-    from jobs.models import OperatorAction
+    from operations.models import OperatorAction
 
     audit = list(OperatorAction.objects.order_by("id").values_list("action", "actor__username", "count", "target"))
     assert audit == [
@@ -56,7 +56,7 @@ def test_send_now_cancel_and_reset(admin_client, user, note):
         ("reminders_cancel", "root", 1, f"reminders:{b.pk}"),
         ("reminders_reset", "root", 1, f"reminders:{b.pk}"),
     ]
-    found = admin_client.get("/admin/jobs/operatoraction/", {"q": "reminders_cancel"})
+    found = admin_client.get("/admin/operations/operatoraction/", {"q": "reminders_cancel"})
     assert [entry.action for entry in found.context["cl"].result_list] == ["reminders_cancel"]
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from diagnostics import FAIL, OK, WARN
+from common.diagnostics import FAIL, OK, WARN
 from jobs.models import BackgroundJob, JobStatus
 from jobs.schedules import register_periodic_jobs
 from reminders.checks import E001, E002, check_claim_lease, check_sweep_cron
@@ -28,7 +28,7 @@ def _fifteen_minute_sweep(request, settings):
 def _register(redis_conn):
     from rq_scheduler import Scheduler
 
-    from scribes import queues
+    from common import queues
 
     register_periodic_jobs(Scheduler(queue_name=queues.SYSTEM, connection=redis_conn))
 
@@ -85,8 +85,8 @@ def test_default_settings_pass_the_checks():
 
 
 def test_paused_sweep_queue_is_a_warn_that_says_reminders_wait(redis_conn, make_due):
-    from jobs.pausing import queue_pause
-    from scribes import queues
+    from common import queues
+    from operations.pausing import queue_pause
 
     _register(redis_conn)
     _sweep_row(minutes_ago=31)  # would be FAIL (two intervals) if the pause were not the reason

@@ -21,12 +21,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from common import queues
 from jobs.models import BackgroundJob, JobStatus
 from jobs.tests.faultutils import Child
 from jobs.tests.utils import wait_for
 from reminders.models import Reminder, ReminderStatus, ReminderSweepSlot
 from reminders.selectors import SWEEP_JOB_TYPE
-from scribes import queues
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

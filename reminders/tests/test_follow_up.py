@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 from rq_scheduler import Scheduler
 
+from common import queues
 from jobs.models import BackgroundJob, JobStatus
 from jobs.rqkeys import RUN_ONCE_ID_PREFIX, SCHEDULED_JOBS_KEY
 from jobs.schedules import task_run_at
@@ -17,7 +18,6 @@ from reminders.follow_ups import FOLLOW_UP_KEY, FOLLOW_UP_MIN_GAP
 from reminders.models import Reminder, ReminderStatus, ReminderSweepSlot
 from reminders.selectors import SWEEP_JOB_TYPE, reminder_sweep_outlook, sweep_next
 from reminders.tasks import sweep_due_reminders
-from scribes import queues
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,13 +8,13 @@ import django_rq
 import pytest
 from rq_scheduler import Scheduler
 
+from common import queues
 from jobs.models import BackgroundJob, JobStatus
 from jobs.schedules import all_periodic_jobs, register_periodic_jobs
 from jobs.tests.utils import work_burst
 from reminders.models import Reminder, ReminderStatus, ReminderSweepSlot
 from reminders.selectors import SCHEDULED_JOBS_KEY, SWEEP_SCHEDULE_ID, sweep_slot
 from reminders.tasks import sweep_due_reminders
-from scribes import queues
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

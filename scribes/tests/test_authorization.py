@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from common import queues
 from jobs.models import BackgroundJob
 from notes.models import Note
 from reminders.models import Reminder
-from scribes import queues
 
 pytestmark = pytest.mark.django_db
 

@@ -31,7 +31,7 @@ def dockerfile_cmd() -> list[str]:
 
 
 def test_procfile_runs_web_a_worker_per_purpose_and_scheduler_with_existing_commands():
-    from scribes import queues
+    from common import queues
 
     entries = procfile()
     assert set(entries) == {"web", "system", "semantic", "scheduler"}

@@ -43,7 +43,7 @@ def test_health_503_names_database_when_it_is_down(api_client, redis_conn, monke
 def test_health_counts_a_live_worker(api_client, redis_conn):
     from django_rq import get_worker
 
-    from scribes import queues
+    from common import queues
 
     worker = get_worker(*queues.ALL)
     worker.register_birth()

@@ -3,8 +3,8 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from scribes import queues
-from scribes.env import database_from_url, env_bool, env_int, mask_url
+from common import queues
+from common.env import database_from_url, env_bool, env_int, mask_url
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def _queues_in(env) -> str:
     import sys
 
     return subprocess.run(
-        [sys.executable, "-c", "from scribes import queues; print(queues.SYSTEM, queues.SEMANTIC)"],
+        [sys.executable, "-c", "from common import queues; print(queues.SYSTEM, queues.SEMANTIC)"],
         env=env,
         capture_output=True,
         text=True,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from diagnostics import FAIL, OK, WARN
+from common.diagnostics import FAIL, OK, WARN
 from semantic import checks, diagnostics
 from semantic.services import note_embeddings_regenerate
 

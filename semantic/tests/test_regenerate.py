@@ -5,10 +5,10 @@ import logging
 import numpy as np
 import pytest
 
+from common import queues
 from jobs.models import BackgroundJob, JobStatus
 from jobs.runner import JobContext
 from notes.models import Note
-from scribes import queues
 from semantic import services
 from semantic.embedders import HashingEmbedder
 from semantic.models import NoteEmbedding

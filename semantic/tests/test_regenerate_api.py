@@ -4,8 +4,8 @@ import django_rq
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from common import queues
 from jobs.models import BackgroundJob, JobStatus
-from scribes import queues
 
 pytestmark = pytest.mark.django_db
 

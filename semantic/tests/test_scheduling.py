@@ -4,8 +4,8 @@ import django_rq
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from common import queues
 from notes.services import note_create, note_delete, note_update
-from scribes import queues
 from semantic import services
 from semantic.models import NoteEmbedding
 

@@ -6,11 +6,11 @@ import signal
 import django_rq
 import pytest
 
+from common import queues
 from jobs import services as job_services
 from jobs.models import BackgroundJob, JobStatus
 from jobs.tests.utils import work_burst
 from notes.models import Note
-from scribes import queues
 from semantic.embedders import HashingEmbedder
 from semantic.models import NoteEmbedding
 from semantic.selectors import note_embedding_text, text_hash

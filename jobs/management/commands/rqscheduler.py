@@ -15,8 +15,8 @@ from django_rq import get_scheduler
 from django_rq.management.commands import rqscheduler
 from rq.logutils import setup_loghandlers
 
+from common import queues
 from jobs.schedules import SCHEDULER_NAME, register_periodic_jobs, scheduler_alive
-from scribes import queues
 
 
 def silence_crontab_warning() -> None:

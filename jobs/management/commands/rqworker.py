@@ -3,7 +3,7 @@
 django-rq's own command listens on "default" when given no queue, which is the
 mismatch that left jobs queued forever in the old service. With no arguments this
 one listens on every project queue, critical first (a one-process deployment);
-`--purpose system|semantic` starts one kind of worker (see `scribes.queues`).
+`--purpose system|semantic` starts one kind of worker (see `common.queues`).
 RQ's built-in scheduler must run for retries with intervals and `enqueue_in`
 jobs, or those sit in the scheduled registry forever (rq-scheduler does not move
 them).
@@ -22,7 +22,7 @@ loaded in the parent and shares it with each horse.
 from django.core.management.base import CommandError
 from django_rq.management.commands import rqworker
 
-from scribes import queues
+from common import queues
 
 SYSTEM_WORKER_CLASS = "jobs.worker.ScribesSimpleWorker"
 

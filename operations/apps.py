@@ -1,0 +1,36 @@
+"""What operators use, above every app: admin pages, dashboard, doctor, bundle, metrics, audit, retention, pausing."""
+
+from django.apps import AppConfig
+
+
+class OperationsConfig(AppConfig):
+    name = "operations"
+    verbose_name = "Operations"
+
+    def ready(self):
+        # The job core and the feature apps import nothing from here; this app
+        # hooks itself onto them: the doctor's diagnostics (registered on import),
+        # housekeeping on the reconciler's pass, the audit of their operator
+        # actions, and their metric collectors.
+        from common.signals import operator_acted
+        from jobs.hooks import register_housekeeping
+        from operations import diagnostics  # noqa: F401
+        from operations.audit import operator_action_receiver
+        from operations.console_metrics import register_collector
+        from operations.retention import background_jobs_prune_finished
+        from operations.stats import job_stats_roll_up
+        from reminders.metrics import ReminderLatenessCollector
+
+        register_housekeeping("operations", _roll_up_then_prune(job_stats_roll_up, background_jobs_prune_finished))
+        operator_acted.connect(operator_action_receiver, dispatch_uid="operations.audit")
+        register_collector(ReminderLatenessCollector)
+
+
+def _roll_up_then_prune(roll_up, prune):
+    def run() -> dict:
+        # The rollup runs first so a row is counted before retention can delete it.
+        rolled = roll_up()
+        retention = prune()
+        return {"stats_buckets_written": rolled, **{f"pruned_{kind}": n for kind, n in retention.items()}}
+
+    return run

@@ -1,0 +1,227 @@
+"""Doctor: Redis, the database and its migrations, workers per queue, the scheduler and its periodic jobs."""
+
+from __future__ import annotations
+
+from common.diagnostics import FAIL, OK, WARN, Finding, diagnostic
+
+
+def _connection():
+    from jobs.rqkeys import rq_connection
+
+    return rq_connection()
+
+
+@diagnostic("redis")
+def check_redis() -> Finding:
+    from django.conf import settings
+
+    from common.env import mask_url
+
+    url = mask_url(settings.REDIS_URL)
+    if not settings.REDIS_URL:
+        return Finding("redis", FAIL, "REDIS_URL is not set.", "Set REDIS_URL=redis://host:6379/0.")
+    try:
+        info = _connection().info("server")
+    except Exception as exc:
+        return Finding(
+            "redis",
+            FAIL,
+            f"Redis at {url} is unreachable: {exc}",
+            "Start redis-server (or fix REDIS_URL); `redis-cli -u $REDIS_URL ping` must answer PONG.",
+        )
+    version = info.get("redis_version", "?")
+    major = int(str(version).split(".")[0]) if str(version)[:1].isdigit() else 0
+    if major and major < 5:
+        return Finding("redis", FAIL, f"Redis {version} at {url} is too old for RQ.", "Upgrade to Redis 5 or later.")
+    return Finding("redis", OK, f"Redis {version} reachable at {url}.", data={"version": version})
+
+
+@diagnostic("database")
+def check_database() -> Finding:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    try:
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception as exc:
+        return Finding(
+            "database",
+            FAIL,
+            f"Database unreachable: {type(exc).__name__}: {exc}",
+            "Check DATABASE_URL and that the database server runs.",
+        )
+    if plan:
+        pending = [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
+        return Finding(
+            "database",
+            FAIL,
+            f"{len(pending)} migration(s) not applied: {', '.join(pending[:5])}",
+            "Run `python manage.py migrate`.",
+            data={"pending": pending},
+        )
+    return Finding("database", OK, f"Database ({connection.vendor}) reachable, all migrations applied.")
+
+
+@diagnostic("workers")
+def check_workers() -> list[Finding]:
+    from rq import Worker
+
+    from common import queues
+    from jobs.rqkeys import QUEUE_KEY
+
+    connection = _connection()
+    workers = Worker.all(connection=connection)
+    listening: dict[str, list[str]] = {}
+    for worker in workers:
+        for name in worker.queue_names():
+            listening.setdefault(name, []).append(worker.name)
+    data = {
+        "workers": [
+            {
+                "name": worker.name,
+                "queues": worker.queue_names(),
+                "state": str(getattr(worker.get_state(), "value", worker.get_state())),
+                "last_heartbeat": worker.last_heartbeat.isoformat() if worker.last_heartbeat else None,
+                "current_job": worker.get_current_job_id(),
+            }
+            for worker in workers
+        ]
+    }
+    # One LLEN per queue in one round trip: an idle queue nobody serves is a
+    # warning (its next job would wait), one with jobs waiting is a failure.
+    pipe = connection.pipeline(transaction=False)
+    for name in queues.ALL:
+        pipe.llen(QUEUE_KEY.format(name))
+    # A WRONGTYPE-corrupted queue key counts as empty here; the redis-keys check reports it.
+    waiting = {
+        name: count if isinstance(count, int) else 0
+        for name, count in zip(queues.ALL, pipe.execute(raise_on_error=False), strict=True)
+    }
+    findings = []
+    for name in queues.ALL:
+        purpose = next((purpose for purpose, names in queues.PURPOSES.items() if name in names), None)
+        start = f"`python manage.py rqworker --purpose {purpose}`" if purpose else "`python manage.py rqworker`"
+        if listening.get(name):
+            findings.append(
+                Finding(
+                    f"workers:{name}",
+                    OK,
+                    f"Queue {name!r}: {len(listening[name])} live worker(s) ({', '.join(sorted(listening[name]))}), "
+                    f"{waiting[name]} job(s) waiting.",
+                    data=data,
+                )
+            )
+        elif waiting[name]:
+            findings.append(
+                Finding(
+                    f"workers:{name}",
+                    FAIL,
+                    f"No live worker listens on queue {name!r} and {waiting[name]} job(s) wait on it: "
+                    "they wait until one starts.",
+                    f"Start one: {start} (or `python manage.py rqworker`, which listens on every project queue).",
+                    data=data,
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    f"workers:{name}",
+                    WARN,
+                    f"No live worker listens on queue {name!r} (no job waits on it yet).",
+                    f"Start one: {start} (or `python manage.py rqworker`, which listens on every project queue).",
+                    data=data,
+                )
+            )
+    foreign = sorted(set(listening) - set(queues.ALL))
+    if foreign:
+        findings.append(
+            Finding(
+                "workers:foreign-queues",
+                WARN,
+                f"Workers listen on queue(s) nothing in Scribes enqueues to: {', '.join(foreign)}.",
+                "Start workers without queue arguments (`python manage.py rqworker`); "
+                f"project queues are {', '.join(queues.ALL)} (SCRIBES_QUEUE_PREFIX).",
+                data={"queues": {name: listening[name] for name in foreign}},
+            )
+        )
+    return findings
+
+
+@diagnostic("scheduler")
+def check_scheduler() -> list[Finding]:
+    from django_rq import get_scheduler
+
+    from common import queues
+    from jobs.schedules import SCHEDULE_ID_PREFIX, all_periodic_jobs, scheduler_alive
+
+    alive = scheduler_alive(_connection())
+    findings = [
+        Finding("scheduler", OK, "rq-scheduler is running.")
+        if alive
+        else Finding(
+            "scheduler",
+            FAIL,
+            "rq-scheduler is not running: periodic jobs (reminder sweep, reconciler) will not fire.",
+            "Start it: `python manage.py rqscheduler` (one per deployment).",
+        )
+    ]
+    scheduler = get_scheduler(name=queues.SYSTEM)
+    entries = list(scheduler.get_jobs())
+    by_type: dict[str, list[str]] = {}
+    for entry in entries:
+        job_type = (entry.meta or {}).get("job_type") or entry.func_name
+        by_type.setdefault(job_type, []).append(entry.id)
+    next_runs = {}
+    for entry, when in scheduler.get_jobs(with_times=True):
+        next_runs[entry.id] = when.isoformat() if when else None
+    from jobs.models import BackgroundJob
+
+    for periodic in all_periodic_jobs():
+        ids = by_type.get(periodic.job_type, [])
+        last = (
+            BackgroundJob.objects.filter(job_type=periodic.job_type)
+            .order_by("-created_at")
+            .values("status", "created_at", "completed_at", "result_data", "error_message")
+            .first()
+        )
+        data = {
+            "schedule_ids": ids,
+            "next_run": next_runs.get(periodic.schedule_id),
+            "last_run": str(last["created_at"]) if last else None,
+            "last_status": last["status"] if last else None,
+            "last_result": (last["result_data"] or last["error_message"]) if last else None,
+        }
+        name = f"periodic:{periodic.job_type}"
+        if not ids:
+            findings.append(
+                Finding(
+                    name,
+                    FAIL,
+                    f"Periodic job {periodic.job_type} is not registered with rq-scheduler.",
+                    "Run `python manage.py rqscheduler --register-only` (or restart rqscheduler).",
+                    data=data,
+                )
+            )
+        elif len(ids) > 1:
+            findings.append(
+                Finding(
+                    name,
+                    WARN,
+                    f"Periodic job {periodic.job_type} is registered {len(ids)} times; it fires once per entry.",
+                    "Run `python manage.py rqscheduler --register-only` "
+                    f"(it keeps one entry per job under {SCHEDULE_ID_PREFIX}*).",
+                    data=data,
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    name,
+                    OK,
+                    f"Periodic job {periodic.job_type} registered once; last run {data['last_run'] or 'never'}"
+                    f" ({data['last_status'] or '-'}), next run {data['next_run'] or '?'}.",
+                    data=data,
+                )
+            )
+    return findings
