@@ -7,6 +7,11 @@ order); workers dequeue only from their queues that are not paused, and a
 worker whose queues are all paused idles (heart-beating) until one is resumed.
 The flags live in one Redis hash (queue name → who paused it, when, why), so a
 worker learns about every pause with one HKEYS before each dequeue.
+
+The switch is RQ's queue class (`RQ["QUEUE_CLASS"]`, and the workers'
+`queue_class`): its `dequeue_any` leaves paused queues out, so the worker's own
+loop, queue order and dequeue strategy stay RQ's. Setting and clearing a flag is
+the operator tools' part (`operations.pausing`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import json
 import logging
 import time
 
-from rq.worker import DequeueStrategy
+from django_rq.queues import DjangoRQ
+from rq.exceptions import DequeueTimeout
+from rq.intermediate_queue import IntermediateQueue
 
 logger = logging.getLogger("jobs.pausing")
 
@@ -49,56 +56,46 @@ def paused_queues(connection=None) -> dict[str, dict]:
     return paused
 
 
-class QueuePauseMixin:
-    """The worker's hook: dequeue only from this worker's queues that are not paused.
+def paused_queue_names(connection) -> set[str]:
+    """The paused queues' names: one HKEYS, read before every dequeue."""
+    return {name.decode() if isinstance(name, bytes) else name for name in connection.hkeys(PAUSED_KEY)}
 
-    One HKEYS before each dequeue; a second look after a dequeue that blocked
-    (the queue may have been paused while the worker waited), which puts the
-    job back at the front of its queue untouched.
-    """
 
-    def paused_queue_names(self) -> set[str]:
-        return {name.decode() if isinstance(name, bytes) else name for name in self.connection.hkeys(PAUSED_KEY)}
+#: Queue sets a worker was told are all paused: one warning per pause, not one per poll.
+_told: set[tuple[str, ...]] = set()
 
-    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
-        all_queues = self._ordered_queues
-        told = False
+
+class PausableQueue(DjangoRQ):
+    """django-rq's queue whose `dequeue_any` (what a worker calls to take a job) skips paused queues."""
+
+    @classmethod
+    def dequeue_any(cls, queues, timeout, connection, *args, **kwargs):
+        queues = list(queues)
         while True:
-            paused = self.paused_queue_names()
-            open_queues = [queue for queue in all_queues if queue.name not in paused]
+            paused = paused_queue_names(connection)
+            open_queues = [queue for queue in queues if queue.name not in paused]
             if not open_queues:
                 if timeout is None:
                     return None  # burst mode: nothing this worker may take
-                if not told:
-                    self.log.warning(
-                        "Worker %s: every queue it serves is paused (%s); waiting for a resume",
-                        self.name,
-                        ", ".join(sorted(paused)),
-                    )
-                    told = True
-                self.heartbeat()
-                time.sleep(IDLE_POLL_SECONDS)
-                continue
-            self._ordered_queues = open_queues
+                names = tuple(sorted(queue.name for queue in queues))
+                if names not in _told:
+                    logger.warning("Every queue a worker serves is paused (%s); waiting for a resume", ", ".join(names))
+                    _told.add(names)
+                # RQ's loop heart-beats and asks again after a dequeue timeout.
+                time.sleep(min(timeout, IDLE_POLL_SECONDS) if timeout else IDLE_POLL_SECONDS)
+                raise DequeueTimeout(timeout, ", ".join(queue.key for queue in queues))
+            _told.clear()
             started = time.monotonic()
-            try:
-                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-            finally:
-                # Put the paused queues back. The default strategy's order is a
-                # priority and stays; round robin and random keep RQ's new order.
-                if self._dequeue_strategy not in (None, DequeueStrategy.DEFAULT):
-                    kept = [queue for queue in self._ordered_queues if queue in all_queues]
-                    all_queues = kept + [queue for queue in all_queues if queue not in kept]
-                self._ordered_queues = all_queues
+            result = super().dequeue_any(open_queues, timeout, connection, *args, **kwargs)
             if result is None or time.monotonic() - started < BLOCKED_DEQUEUE_SECONDS:
                 return result
             job, queue = result
-            if queue.name not in self.paused_queue_names():
+            if queue.name not in paused_queue_names(connection):
                 return result
-            with self.connection.pipeline() as pipe:
-                pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+            # Paused while this worker was blocked: the job goes back to the front
+            # of its queue untouched (and out of RQ's in-flight list for it).
+            with connection.pipeline() as pipe:
+                IntermediateQueue(queue.key, pipe).remove(job.id)
                 pipe.lpush(queue.key, job.id)
                 pipe.execute()
-            self.log.info(
-                "Worker %s: queue %s was paused while it waited; job %s put back", self.name, queue.name, job.id
-            )
+            logger.info("Queue %s was paused while a worker waited; job %s put back", queue.name, job.id)

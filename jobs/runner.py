@@ -44,7 +44,7 @@ class JobContext:
         self._processed = 0
         self._reported: tuple[int, int] | None = None
         self._written: tuple[int, int] | None = None
-        self._interval = settings.JOBS_PROGRESS_INTERVAL_MS / 1000
+        self._write_interval = settings.JOBS_PROGRESS_INTERVAL_MS / 1000
         self._last_write = time.monotonic()
 
     @property
@@ -66,7 +66,7 @@ class JobContext:
         if self._written == self._reported:
             return
         now = time.monotonic()
-        if now - self._last_write < self._interval:
+        if now - self._last_write < self._write_interval:
             return
         if not services.background_job_set_progress(job_id=self.job_id, processed=self._processed, total=total):
             # Cancelled or failed meanwhile: RQ's stop-job command kills a forked

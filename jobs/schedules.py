@@ -177,8 +177,13 @@ class ScribesScheduler(_scheduler_base()):
     max_backoff = 30.0
     _backoff = 1.0
 
+    def __init__(self, *args, interval=60, **kwargs):
+        super().__init__(*args, interval=interval, **kwargs)
+        #: The instance key lives one poll interval plus 10 s, as rq-scheduler's own heartbeat sets it.
+        self.key_ttl = int(interval) + 10
+
     def heartbeat(self):
-        if not self.connection.expire(self.key, int(self._interval) + 10):
+        if not self.connection.expire(self.key, self.key_ttl):
             logger.warning("Scheduler key %s vanished (Redis restarted or flushed); registering again", self.key)
             self.register_birth()
         # Redis answers again: the next outage starts over with a short wait.
@@ -217,7 +222,7 @@ class ScribesScheduler(_scheduler_base()):
         with self.connection.pipeline() as pipe:
             pipe.delete(self.key)
             pipe.hset(self.key, "birth", time.time())
-            pipe.expire(self.key, int(self._interval) + 10)
+            pipe.expire(self.key, self.key_ttl)
             pipe.execute()
 
     def register_death(self):

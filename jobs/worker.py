@@ -33,12 +33,11 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker, Worker, worker_registration
 from rq.job import JobStatus
-from rq.utils import now, utcformat
 
 from common.env import mask_url
 from jobs import rqkeys, services
 from jobs.hooks import worker_hooks
-from jobs.pausing import QueuePauseMixin
+from jobs.pausing import PausableQueue
 from jobs.registry import all_tasks
 
 logger = logging.getLogger("jobs.worker")
@@ -95,6 +94,9 @@ def warm_up(queue_names) -> None:
 class ScribesWorkerMixin:
     """What every Scribes worker adds to RQ's loop, forking or not (see the module doc)."""
 
+    #: Skips paused queues when the worker dequeues (jobs.pausing).
+    queue_class = PausableQueue
+
     def __init__(self, *args, **kwargs):
         # A busy worker heart-beats every job_monitoring_interval seconds; the
         # reconciler calls a worker dead when its heartbeat is older than that
@@ -135,18 +137,15 @@ class ScribesWorkerMixin:
         """
         if pipeline is not None:
             return super().heartbeat(timeout, pipeline)
-        timeout = timeout or self.worker_ttl + 60
-        self.last_heartbeat = now()
+        # RQ's own heartbeat, written into one pipeline with the membership test.
         with self.connection.pipeline(transaction=False) as pipe:
-            pipe.hset(self.key, "last_heartbeat", utcformat(self.last_heartbeat))
+            super().heartbeat(timeout, pipe)
             pipe.sismember(self.redis_workers_keys, self.key)
-            pipe.expire(self.key, timeout)
-            pipe.expire(self.executions_key, timeout)
-            registered = pipe.execute()[1]
+            registered = pipe.execute()[-1]
         if not registered:
-            self._register_again(timeout)
+            self.register_again(timeout or self.worker_ttl + 60)
 
-    def _register_again(self, timeout: int, rq_job=None) -> None:
+    def register_again(self, timeout: int, rq_job=None) -> None:
         """Write our registration back, and the running job's record if Redis lost it too.
 
         Without the job record the reconciler would see a running row whose RQ
@@ -163,8 +162,10 @@ class ScribesWorkerMixin:
         # hash (status, worker) without the payload: that needs restoring too.
         if rq_job is not None and not self.connection.hexists(rq_job.key, "data"):
             rq_job.worker_name = self.name
-            rq_job._status = JobStatus.STARTED
-            rq_job.save()
+            with self.connection.pipeline() as pipe:
+                rq_job.save(pipeline=pipe)
+                rq_job.set_status(JobStatus.STARTED, pipeline=pipe)
+                pipe.execute()
             self.log.warning("Worker %s: restored the record of running job %s", self.name, rq_job.id)
 
     def bootstrap(self, *args, **kwargs):
@@ -177,7 +178,7 @@ class ScribesWorkerMixin:
         warm_up(self.queue_names())
 
 
-class ScribesSimpleWorker(ScribesWorkerMixin, QueuePauseMixin, SimpleWorker):
+class ScribesSimpleWorker(ScribesWorkerMixin, SimpleWorker):
     """Runs jobs in the worker process itself (`rqworker --worker-class jobs.worker.ScribesSimpleWorker`).
 
     For platforms without fork() and for debugging. Jobs share the worker's
@@ -186,7 +187,7 @@ class ScribesSimpleWorker(ScribesWorkerMixin, QueuePauseMixin, SimpleWorker):
     """
 
 
-class ScribesWorker(ScribesWorkerMixin, QueuePauseMixin, Worker):
+class ScribesWorker(ScribesWorkerMixin, Worker):
     def maintain_heartbeats(self, rq_job, execution):
         """RQ's heart-beat while a horse works, surviving Redis going away meanwhile.
 
@@ -206,7 +207,7 @@ class ScribesWorker(ScribesWorkerMixin, QueuePauseMixin, Worker):
             )
             return
         if not registered:
-            self._register_again(self.job_monitoring_interval + 60, rq_job=rq_job)
+            self.register_again(self.job_monitoring_interval + 60, rq_job=rq_job)
 
     def execute_job(self, rq_job, queue):
         # django-rq's rule: no database connection crosses a fork. The horse

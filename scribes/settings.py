@@ -224,6 +224,8 @@ RQ = {
     # must not defer a second time.
     "COMMIT_MODE": "auto",
     "WORKER_CLASS": "jobs.worker.ScribesWorker",
+    # Skips paused queues when a worker dequeues (jobs.pausing).
+    "QUEUE_CLASS": "jobs.pausing.PausableQueue",
     "SCHEDULER_CLASS": "jobs.schedules.ScribesScheduler",
 }
 RQ_EXCEPTION_HANDLERS: list[str] = []

@@ -38,7 +38,7 @@ def _rq_fields(job: Job) -> dict:
         "timeout": job.timeout,
         "result_ttl": job.result_ttl,
         "failure_ttl": job.failure_ttl,
-        "failure_callback_name": job._failure_callback_name,
+        "failure_callback": job.failure_callback,
         "retries_left": job.retries_left,
         "status": job.get_status(),
     }

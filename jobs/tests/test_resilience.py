@@ -140,7 +140,7 @@ def test_re_registration_restores_the_running_jobs_record(redis_conn, user, left
     redis_conn.flushdb()
     if left_behind == "a partial hash":
         redis_conn.hset(rq_job.key, mapping={"status": "started", "worker_name": worker.name})
-    worker._register_again(60, rq_job=rq_job)
+    worker.register_again(60, rq_job=rq_job)
     restored = Job.fetch(job.rq_job_id, connection=redis_conn)
     assert redis_conn.hexists(rq_job.key, "data") and restored.get_status() == "started"
     assert restored.worker_name == worker.name

@@ -96,11 +96,11 @@ def _login(page, live_server, next_url):
 def test_dashboard_pause_resume_and_a_failed_jobs_traceback_in_chromium(
     live_server, django_user_model, redis_conn, monkeypatch
 ):
-    from operations.tests.test_dashboard import _finished
     from playwright.sync_api import sync_playwright
 
     from jobs.pausing import paused_queues
     from operations.stats import job_stats_roll_up
+    from operations.tests.test_dashboard import _finished
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
     django_user_model.objects.create_superuser("ops", "ops@example.com", "ops-pass-123")

@@ -4,10 +4,10 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from operations.tests.test_dashboard import _finished
 
 from common import queues
 from operations.stats import job_stats_roll_up
+from operations.tests.test_dashboard import _finished
 
 pytestmark = pytest.mark.django_db
 

@@ -48,7 +48,7 @@ def test_a_job_popped_after_a_blocking_wait_on_a_paused_queue_is_put_back(redis_
     # As if the queue were paused while the worker was blocked in its dequeue.
     monkeypatch.setattr(pausing, "BLOCKED_DEQUEUE_SECONDS", -1.0)
     calls = iter([set(), {queues.SYSTEM}, {queues.SYSTEM}])
-    monkeypatch.setattr(type(worker), "paused_queue_names", lambda self: next(calls))
+    monkeypatch.setattr(pausing, "paused_queue_names", lambda connection: next(calls))
     assert worker.dequeue_job_and_maintain_ttl(None) is None
     assert redis_conn.lrange(f"rq:queue:{queues.SYSTEM}", 0, -1) == [str(job.job_id).encode()]
     assert redis_conn.llen(f"rq:queue:{queues.SYSTEM}:intermediate") == 0
@@ -109,4 +109,12 @@ def test_a_worker_serves_its_other_queues_while_one_is_paused_and_keeps_their_or
     worker.work(burst=True)
     assert open_job.get_status(refresh=True) == "finished"
     assert paused_job.get_status(refresh=True) == "queued"
-    assert [queue.name for queue in worker._ordered_queues] == [queues.SYSTEM, other.name]
+    # The worker's queue order (a priority under the default strategy) survives the pause:
+    # once resumed, the first queue's job runs before the second's.
+    redis_conn.hdel(PAUSED_KEY, queues.SYSTEM)
+    second = other.enqueue(noop)
+    worker.work(burst=True)
+    paused_job.refresh()
+    second.refresh()
+    assert paused_job.get_status() == second.get_status() == "finished"
+    assert paused_job.ended_at <= second.started_at
