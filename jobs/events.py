@@ -27,9 +27,10 @@ from collections.abc import Iterable
 
 import redis
 from django.conf import settings
+from django.db import transaction
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from jobs import rqkeys
+from jobs import rqkeys, transitions
 from jobs.models import FINAL_STATUSES, BackgroundJob, JobStatus
 
 logger = logging.getLogger("jobs.events")
@@ -107,11 +108,20 @@ def job_events_publish(*, rows: Iterable[BackgroundJob], progress: bool = False)
 
 def job_events_publish_on_commit(*, rows: Iterable[BackgroundJob], progress: bool = False) -> None:
     """`job_events_publish` once the current transaction commits (at once outside one)."""
-    from django.db import transaction
-
     watched = [row for row in rows if row is not None and row.user_id is not None]
     if watched:  # a system job costs nothing here
         transaction.on_commit(lambda: job_events_publish(rows=watched, progress=progress))
+
+
+def transition_observer(transition: str, rows: list[BackgroundJob]) -> None:
+    """Each row a transition changed, as it returned, to its live stream once committed (jobs.transitions).
+
+    A batch start announces nothing: its streams start at the claim, so the
+    batch stays one Redis round trip (`background_job_start_many`).
+    """
+    if transition == transitions.CREATE and len(rows) > 1:
+        return
+    job_events_publish_on_commit(rows=rows, progress=transition == transitions.PROGRESS)
 
 
 # --- Reading: the newest entry (ETag, first SSE frame) -------------------------

@@ -6,19 +6,52 @@ cannot overwrite each other: whoever moves the row first gets it back, the
 other gets nothing. The statements are static SQL run through Django's cursor
 (`Manager.raw`, which loads the returned rows through the fields' converters,
 as any query does); PostgreSQL and SQLite (3.35+), the databases Scribes runs
-on, both return the changed rows. Later features (progress events, an operator
-console) hook in here, where every transition passes.
+on, both return the changed rows.
+
+What must happen on a change (the live event stream, metrics) hangs on one
+observer point: `observe(callback)`, called with the transition's name and
+the rows it changed, inside the transaction that changed them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import connections, router
 
-from jobs import events
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
+
+#: The transitions' names, as observers receive them.
+CREATE, CLAIM, PROGRESS, COMPLETE, FAIL, CANCEL, RETRY, START_RUNNING = (
+    "create",
+    "claim",
+    "progress",
+    "complete",
+    "fail",
+    "cancel",
+    "retry",
+    "start_running",
+)
+
+Observer = Callable[[str, list[BackgroundJob]], None]
+_OBSERVERS: dict[str, Observer] = {}
+
+
+def observe(name: str, callback: Observer) -> None:
+    """Call `callback(transition, rows)` after every transition that changed rows; `name` again replaces it.
+
+    Observers run inside the caller's transaction: work that must wait for the
+    commit (a publish, a metric) registers its own `transaction.on_commit`.
+    """
+    _OBSERVERS[name] = callback
+
+
+def _notify(transition: str, rows: list[BackgroundJob]) -> list[BackgroundJob]:
+    if rows:
+        for callback in _OBSERVERS.values():
+            callback(transition, rows)
+    return rows
 
 _meta = BackgroundJob._meta
 _COLUMNS = ", ".join(f'"{field.column}"' for field in _meta.concrete_fields)
@@ -33,12 +66,9 @@ def _placeholders(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _update(set_sql: str, where_sql: str, params: list, alias: str, *, progress: bool = False) -> list[BackgroundJob]:
+def _update(transition: str, set_sql: str, where_sql: str, params: list, alias: str) -> list[BackgroundJob]:
     sql = f'UPDATE "{_meta.db_table}" SET {set_sql} WHERE {where_sql} RETURNING {_COLUMNS}'
-    rows = list(BackgroundJob.objects.raw(sql, params, using=alias))
-    # Each changed row, as it returned, to its live event stream once committed (jobs.events).
-    events.job_events_publish_on_commit(rows=rows, progress=progress)
-    return rows
+    return _notify(transition, list(BackgroundJob.objects.raw(sql, params, using=alias)))
 
 
 def _prep(field: str, value: Any, connection) -> Any:
@@ -54,6 +84,7 @@ def claim(*, job_id, now) -> BackgroundJob | None:
     """queued → running, attempts + 1; the claimed row, or None when it was not queued."""
     alias, connection = _db()
     rows = _update(
+        CLAIM,
         '"status" = %s, "started_at" = %s, "completed_at" = NULL, "attempts" = "attempts" + 1, "updated_at" = %s',
         '"job_id" = %s AND "status" = %s',
         [
@@ -73,6 +104,7 @@ def progress(*, job_id, processed: int, total: int, now) -> BackgroundJob | None
     alias, connection = _db()
     percent = 100 if total == 0 else min(100, processed * 100 // total)
     rows = _update(
+        PROGRESS,
         '"processed_items" = %s, "total_items" = %s, "progress_percent" = %s, "updated_at" = %s',
         '"job_id" = %s AND "status" = %s AND "processed_items" <= %s',
         [
@@ -85,7 +117,6 @@ def progress(*, job_id, processed: int, total: int, now) -> BackgroundJob | None
             processed,
         ],
         alias,
-        progress=True,
     )
     return rows[0] if rows else None
 
@@ -122,6 +153,7 @@ def complete(
         where += ' AND "rq_job_id" = %s'
         params.append(rq_job_id)
     rows = _update(
+        COMPLETE,
         '"status" = %s, "result_data" = %s, "progress_percent" = 100, "error_message" = \'\', '
         f'"completed_at" = %s, "updated_at" = %s, {counts}',
         where,
@@ -172,7 +204,7 @@ def fail(
     if rq_job_id is not None:
         where += ' AND "rq_job_id" = %s'
         params.append(rq_job_id)
-    return _update(set_sql, where, params, alias)
+    return _update(FAIL, set_sql, where, params, alias)
 
 
 def cancel(*, job_ids: Iterable, reason: str, now) -> list[BackgroundJob]:
@@ -183,6 +215,7 @@ def cancel(*, job_ids: Iterable, reason: str, now) -> list[BackgroundJob]:
         return []
     statuses = [str(status) for status in ACTIVE_STATUSES]
     return _update(
+        CANCEL,
         '"status" = %s, "error_message" = %s, "completed_at" = %s, "updated_at" = %s',
         f'"job_id" IN ({_placeholders(ids)}) AND "status" IN ({_placeholders(statuses)})',
         [
@@ -195,3 +228,51 @@ def cancel(*, job_ids: Iterable, reason: str, now) -> list[BackgroundJob]:
         ],
         alias,
     )
+
+
+def retry(*, job_id, from_status: str, rq_job_id: str, now) -> BackgroundJob | None:
+    """A new attempt of a finished (or stuck) row: → queued under `rq_job_id`, progress, result and error cleared.
+
+    `attempts` keeps counting (the claim adds the new one). None when the row was
+    no longer in `from_status`.
+    """
+    alias, connection = _db()
+    rows = _update(
+        RETRY,
+        '"status" = %s, "rq_job_id" = %s, "progress_percent" = 0, "processed_items" = 0, "total_items" = 0, '
+        '"result_data" = NULL, "error_message" = \'\', "started_at" = NULL, "completed_at" = NULL, "updated_at" = %s',
+        '"job_id" = %s AND "status" = %s',
+        [
+            JobStatus.QUEUED.value,
+            rq_job_id,
+            _prep("updated_at", now, connection),
+            *_ids([job_id], connection),
+            from_status,
+        ],
+        alias,
+    )
+    return rows[0] if rows else None
+
+
+def create_queued(*, rows: list[BackgroundJob]) -> list[BackgroundJob]:
+    """Insert new queued rows (one INSERT for a batch); their RQ jobs are the caller's to enqueue."""
+    if len(rows) == 1:
+        rows[0].save(force_insert=True)
+    else:
+        BackgroundJob.objects.bulk_create(rows)
+    return _notify(CREATE, rows)
+
+
+def start_running(*, job_type: str, rq_job_id: str, queue: str, params: dict, now) -> BackgroundJob:
+    """The row of a job that RQ started without one (a periodic run): created running, attempt 1."""
+    row = BackgroundJob.objects.create(
+        job_type=job_type,
+        rq_job_id=rq_job_id,
+        queue=queue,
+        params=params,
+        status=JobStatus.RUNNING,
+        attempts=1,
+        started_at=now,
+    )
+    _notify(START_RUNNING, [row])
+    return row

@@ -11,7 +11,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from common.text import truncate
-from jobs import events, rqkeys, transitions
+from jobs import rqkeys, transitions
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, BackgroundJobEvent, JobStatus
 from jobs.registry import UnknownJobType, get_task
 from jobs.services.starting import enqueue_after_commit
@@ -125,25 +125,16 @@ def background_job_retry(
         candidates.append(row)
     now = timezone.now()
     retried = []
+    fresh = []
     for row in candidates:
-        changed = BackgroundJob.objects.filter(pk=row.pk, status=row.status).update(
-            status=JobStatus.QUEUED,
-            rq_job_id=_new_attempt_rq_job_id(row),
-            progress_percent=0,
-            processed_items=0,
-            total_items=0,
-            result_data=None,
-            error_message="",
-            started_at=None,
-            completed_at=None,
-            updated_at=now,
+        changed = transitions.retry(
+            job_id=row.job_id, from_status=row.status, rq_job_id=_new_attempt_rq_job_id(row), now=now
         )
-        if changed:
+        if changed is not None:
             retried.append(row)
+            fresh.append(changed)
     record_events(job_rows=retried, action="retry", reason=reason, after=JobStatus.QUEUED, actor=by, source=source)
-    fresh = list(BackgroundJob.objects.filter(pk__in=[row.pk for row in retried]))
     enqueue_after_commit(fresh)
-    events.job_events_publish_on_commit(rows=fresh)  # an ORM update: transitions did not publish it
     return len(retried)
 
 

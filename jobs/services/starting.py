@@ -16,7 +16,7 @@ from rq import Callback, Retry
 
 from common.exceptions import ServiceUnavailable
 from common.text import truncate
-from jobs import events, transitions
+from jobs import transitions
 from jobs.models import BackgroundJob, JobStatus
 from jobs.registry import TaskSpec, get_task
 from jobs.services.worker import ERROR_MESSAGE_MAX
@@ -38,10 +38,8 @@ def background_job_start(*, job_type: str, user=None, params: dict | None = None
     spec = get_task(job_type)
     job_row = _queued_row(spec, user=user, params=params)
     with transaction.atomic():
-        job_row.save(force_insert=True)
+        transitions.create_queued(rows=[job_row])
         transaction.on_commit(lambda: background_job_enqueue(job_row=job_row, spec=spec))
-        # Its first "queued" event (a bulk start publishes none: the stream starts at the claim).
-        events.job_events_publish_on_commit(rows=[job_row])
     return job_row
 
 
@@ -141,7 +139,7 @@ def background_job_start_many(*, job_type: str, items: list[dict]) -> list[Backg
     if not job_rows:
         return []
     with transaction.atomic():
-        BackgroundJob.objects.bulk_create(job_rows)
+        transitions.create_queued(rows=job_rows)
         transaction.on_commit(lambda: _enqueue_many(job_rows, spec))
     return job_rows
 
@@ -170,13 +168,6 @@ def enqueue_after_commit(job_rows: list[BackgroundJob]) -> None:
 
 def background_job_create_running(*, job_type: str, rq_job_id: str, queue: str, params: dict) -> BackgroundJob:
     """Create the row of a job that RQ started without one (periodic jobs)."""
-    now = timezone.now()
-    return BackgroundJob.objects.create(
-        job_type=job_type,
-        rq_job_id=rq_job_id,
-        queue=queue,
-        params=params,
-        status=JobStatus.RUNNING,
-        attempts=1,
-        started_at=now,
+    return transitions.start_running(
+        job_type=job_type, rq_job_id=rq_job_id, queue=queue, params=params, now=timezone.now()
     )

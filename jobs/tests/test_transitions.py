@@ -126,3 +126,38 @@ def test_no_rows_no_statement(django_assert_num_queries):
     with django_assert_num_queries(0):
         assert transitions.fail(job_ids=[], error="x", final=True, now=NOW) == []
         assert transitions.cancel(job_ids=[], reason="x", now=NOW) == []
+
+
+def test_every_transition_reaches_the_observers_with_the_rows_it_changed():
+    from jobs.services import background_job_retry
+    from jobs.tests import tasks  # noqa: F401  (registers test_progress, which a retry needs)
+
+    seen = []
+    transitions.observe("test", lambda transition, rows: seen.append((transition, [row.status for row in rows])))
+    try:
+        row = BackgroundJob(job_type="test_progress", queue=queues.SYSTEM, rq_job_id="rq-2")
+        transitions.create_queued(rows=[row])
+        transitions.claim(job_id=row.pk, now=NOW)
+        transitions.progress(job_id=row.pk, processed=1, total=2, now=NOW)
+        transitions.fail(job_ids=[row.pk], error="boom", final=True, now=NOW)
+        assert background_job_retry(job_rows=BackgroundJob.objects.filter(pk=row.pk), reason="again") == 1
+        transitions.claim(job_id=row.pk, now=NOW)
+        transitions.complete(job_id=row.pk, result={"ok": True}, total=None, now=NOW)
+        periodic = transitions.start_running(
+            job_type="test_progress", rq_job_id="rq-3", queue=queues.SYSTEM, params={}, now=NOW
+        )
+        transitions.cancel(job_ids=[periodic.pk], reason="stop", now=NOW)
+        transitions.cancel(job_ids=[periodic.pk], reason="again", now=NOW)  # changes nothing: not observed
+    finally:
+        transitions._OBSERVERS.pop("test")
+    assert seen == [
+        ("create", [JobStatus.QUEUED]),
+        ("claim", [JobStatus.RUNNING]),
+        ("progress", [JobStatus.RUNNING]),
+        ("fail", [JobStatus.FAILED]),
+        ("retry", [JobStatus.QUEUED]),
+        ("claim", [JobStatus.RUNNING]),
+        ("complete", [JobStatus.COMPLETED]),
+        ("start_running", [JobStatus.RUNNING]),
+        ("cancel", [JobStatus.CANCELLED]),
+    ]
