@@ -53,6 +53,7 @@ def _notify(transition: str, rows: list[BackgroundJob]) -> list[BackgroundJob]:
             callback(transition, rows)
     return rows
 
+
 _meta = BackgroundJob._meta
 _COLUMNS = ", ".join(f'"{field.column}"' for field in _meta.concrete_fields)
 
