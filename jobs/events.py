@@ -18,14 +18,12 @@ JOBS_EVENTS_TTL seconds after its last one.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
 import weakref
 from collections.abc import Iterable
 
-import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -61,17 +59,6 @@ def job_document(row: BackgroundJob) -> dict:
     return dict(BackgroundJobSerializer(row).data)
 
 
-@functools.lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
-    # One pool per process and URL (redis-py resets it in a forked child). Short
-    # timeouts: a Redis that hangs delays a transition by seconds at worst.
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-
-
-def redis_client() -> redis.Redis:
-    return _client(settings.REDIS_URL)
-
-
 def job_events_publish(*, rows: Iterable[BackgroundJob], progress: bool = False) -> int:
     """Append each user job's state to its stream (one pipeline); how many were written.
 
@@ -83,7 +70,7 @@ def job_events_publish(*, rows: Iterable[BackgroundJob], progress: bool = False)
     if not watched or not settings.REDIS_URL:
         return 0
     try:
-        pipe = redis_client().pipeline(transaction=False)
+        pipe = rqkeys.probe_connection().pipeline(transaction=False)
         for row in watched:
             key = events_key(row.job_id)
             data = json.dumps(job_document(row), separators=(",", ":"))
@@ -129,7 +116,7 @@ def transition_observer(transition: str, rows: list[BackgroundJob]) -> None:
 
 def job_latest_event(job_id) -> tuple[str, str] | None:
     """(entry id, event name) of the job's newest event; None when it has none. Raises RedisError."""
-    entries = redis_client().xrevrange(events_key(job_id), count=1)
+    entries = rqkeys.probe_connection().xrevrange(events_key(job_id), count=1)
     if not entries:
         return None
     entry_id, fields = entries[0]

@@ -24,6 +24,8 @@ from django_rq.queues import DjangoRQ
 from rq.exceptions import DequeueTimeout
 from rq.intermediate_queue import IntermediateQueue
 
+from jobs.rqkeys import rq_connection
+
 logger = logging.getLogger("jobs.pausing")
 
 #: Hash of paused queue names → JSON {"by", "at", "reason"}.
@@ -37,15 +39,9 @@ IDLE_POLL_SECONDS = 2.0
 BLOCKED_DEQUEUE_SECONDS = 0.5
 
 
-def _connection():
-    from jobs.rqkeys import rq_connection
-
-    return rq_connection()
-
-
 def paused_queues(connection=None) -> dict[str, dict]:
     """Each paused project queue and who paused it, when and why."""
-    raw = (connection or _connection()).hgetall(PAUSED_KEY)
+    raw = (connection or rq_connection()).hgetall(PAUSED_KEY)
     paused = {}
     for name, value in raw.items():
         name = name.decode() if isinstance(name, bytes) else name

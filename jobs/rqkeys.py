@@ -8,6 +8,7 @@ out of RQ's way (keeping the data for inspection) and goes on serving.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from fnmatch import fnmatchcase
 
 import django_rq
 import redis
+from django.conf import settings
 
 from common import queues
 
@@ -41,8 +43,20 @@ JOB_EVENTS_KEY = "scribes:job:{}:events"
 
 
 def rq_connection() -> redis.Redis:
-    """The Redis connection RQ uses for the project queues."""
+    """The Redis connection RQ uses for the project queues: every read or write of RQ's keys goes through it."""
     return django_rq.get_connection(queues.SYSTEM)
+
+
+def probe_connection() -> redis.Redis:
+    """A connection with short timeouts, for what must answer even when Redis hangs (/health, live events)."""
+    return _probe_connection(settings.REDIS_URL)
+
+
+@functools.lru_cache(maxsize=4)
+def _probe_connection(url: str) -> redis.Redis:
+    # One pool per process and URL (redis-py resets it in a forked child). A Redis
+    # that hangs delays a health probe or a transition by seconds at worst.
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
 
 
 def queues_holding_jobs(connection) -> dict[str, int]:

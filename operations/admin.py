@@ -14,14 +14,15 @@ from django.utils.html import format_html, format_html_join
 
 from common.diagnostics import run_diagnostics
 from jobs.models import BackgroundJob, BackgroundJobEvent, JobStatus
-from jobs.selectors import rq_job_state, rq_state_mismatch
 from jobs.services import (
     background_job_cancel,
     background_job_mark_failed,
     background_job_retry,
 )
 from operations.admin_lists import EstimatedCountPaginator, JobTypeFilter, OperatorPageAdmin, QueueFilter
+from operations.diagnostics import state
 from operations.models import JobHealth
+from operations.selectors import rq_job_state, rq_state_mismatch
 
 #: Colour of each status in the list; a drift test checks it covers JobStatus.
 STATUS_COLOURS = {
@@ -289,13 +290,13 @@ def _job_health_context() -> dict:
     )
     return {
         "findings": findings,
-        "counts": data("jobs:by-status", {}),
-        "failures": data("jobs:failures-24h", {"count": 0, "latest": []}),
-        "averages": data("jobs:average-seconds", {}),
-        "queue_lengths": data("queues", {}),
+        "counts": data(state.BY_STATUS, {}),
+        "failures": data(state.FAILURES_24H, {"count": 0, "latest": []}),
+        "averages": data(state.AVERAGE_SECONDS, {}),
+        "queue_lengths": data(state.QUEUES, {}),
         "workers": workers,
-        "stuck": data("jobs:stuck", {}).get("jobs", []),
-        "lost": data("jobs:lost", {}).get("repairs", []),
+        "stuck": data(state.STUCK, {}).get("jobs", []),
+        "lost": data(state.LOST, {}).get("repairs", []),
         "periodic": [finding for finding in findings if finding.name.startswith("periodic:")],
         "other_findings": [
             finding

@@ -108,28 +108,13 @@ def versions() -> dict:
 
 
 def queue_state() -> dict:
-    from rq import Worker
-
     from jobs.pausing import paused_queues
-    from jobs.rqkeys import rq_connection
-    from jobs.selectors import redis_health
+    from jobs.selectors import live_workers, redis_health
 
     state: dict = {"health": redis_health()}
     try:
         state["paused"] = paused_queues()
-        state["workers"] = [
-            {
-                "name": worker.name,
-                "queues": worker.queue_names(),
-                "state": str(worker.get_state()),
-                "current_job": worker.get_current_job_id(),
-                "last_heartbeat": worker.last_heartbeat,
-                "birth": worker.birth_date,
-                "successful_jobs": worker.successful_job_count,
-                "failed_jobs": worker.failed_job_count,
-            }
-            for worker in Worker.all(connection=rq_connection())
-        ]
+        state["workers"] = live_workers()
     except Exception as exc:
         state["error"] = f"Redis unreachable: {type(exc).__name__}: {exc}"
     return state

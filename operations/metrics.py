@@ -2,8 +2,10 @@
 
 RQ's view (queue lengths, workers, registries) comes from django-rq's
 `RQCollector`; this module adds what only the rows know: jobs by type and
-status, failures in the last 24 h, and for each periodic job (the reminder sweep,
-the reconciler) when it last ran and the numbers in its last result.
+status, failures in the last 24 h, stuck jobs, and for each periodic job (the
+reminder sweep, the reconciler) when it last ran and the numbers in its last
+result; and the facts /health reads (jobs waiting and live workers per project
+queue, the scheduler), from the same selectors.
 """
 
 from __future__ import annotations
@@ -68,6 +70,30 @@ class JobsCollector:
                             last_result.add_metric([periodic.job_type, key], value)
         yield last_run
         yield last_result
+        yield from self.collect_facts()
+
+    def collect_facts(self):
+        """The operator facts doctor and /health read, from the same selectors."""
+        from jobs.selectors import background_job_stuck, redis_health
+
+        yield GaugeMetricFamily(
+            "scribes_jobs_stuck",
+            "Jobs running past their timeout or queued too long",
+            value=background_job_stuck().count(),
+        )
+        health = redis_health()
+        if health["redis"] != "ok":
+            return  # Redis down: no queue figures rather than wrong ones (/health names Redis)
+        waiting = GaugeMetricFamily("scribes_queue_waiting", "Jobs waiting on each project queue", labels=["queue"])
+        workers = GaugeMetricFamily("scribes_queue_workers", "Live workers listening on each queue", labels=["queue"])
+        for name, n in health["queues"].items():
+            waiting.add_metric([name], n)
+            workers.add_metric([name], health["workers_by_queue"][name])
+        yield waiting
+        yield workers
+        yield GaugeMetricFamily(
+            "scribes_scheduler_up", "1 when manage.py rqscheduler runs", value=int(health["scheduler"] == "ok")
+        )
 
 
 def _registry() -> CollectorRegistry:

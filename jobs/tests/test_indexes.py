@@ -13,6 +13,7 @@ from django.utils import timezone
 from common import queues
 from jobs import reconciler, selectors, services
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
+from operations import selectors as operator_selectors
 from operations.metrics import JobsCollector
 from reminders.selectors import sweep_last_run
 
@@ -74,8 +75,8 @@ def _operator_queries(admin_client) -> list[str]:
     with CaptureQueriesContext(connection) as captured:
         for status in JobStatus.values:
             assert admin_client.get(f"/admin/jobs/backgroundjob/?status={status}").status_code == 200
-        selectors.background_job_failures_since(since=now - timedelta(days=1))
-        selectors.background_job_average_seconds_by_type()
+        operator_selectors.background_job_failures_since(since=now - timedelta(days=1))
+        operator_selectors.background_job_average_seconds_by_type()
         list(selectors.background_job_stuck(running_for_minutes=30, queued_for_minutes=30))
         user = BackgroundJob.objects.exclude(user=None).values_list("user", flat=True).first()
         selectors.background_job_active_for_user(user=user, job_type="test_progress")

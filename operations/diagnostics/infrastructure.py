@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from common.diagnostics import FAIL, OK, WARN, Finding, diagnostic
-
-
-def _connection():
-    from jobs.rqkeys import rq_connection
-
-    return rq_connection()
+from jobs.rqkeys import rq_connection
 
 
 @diagnostic("redis")
@@ -21,7 +16,7 @@ def check_redis() -> Finding:
     if not settings.REDIS_URL:
         return Finding("redis", FAIL, "REDIS_URL is not set.", "Set REDIS_URL=redis://host:6379/0.")
     try:
-        info = _connection().info("server")
+        info = rq_connection().info("server")
     except Exception as exc:
         return Finding(
             "redis",
@@ -65,39 +60,15 @@ def check_database() -> Finding:
 
 @diagnostic("workers")
 def check_workers() -> list[Finding]:
-    from rq import Worker
-
     from common import queues
-    from jobs.rqkeys import QUEUE_KEY
+    from jobs.selectors import live_workers, queue_lengths, workers_by_queue
 
-    connection = _connection()
-    workers = Worker.all(connection=connection)
-    listening: dict[str, list[str]] = {}
-    for worker in workers:
-        for name in worker.queue_names():
-            listening.setdefault(name, []).append(worker.name)
-    data = {
-        "workers": [
-            {
-                "name": worker.name,
-                "queues": worker.queue_names(),
-                "state": str(getattr(worker.get_state(), "value", worker.get_state())),
-                "last_heartbeat": worker.last_heartbeat.isoformat() if worker.last_heartbeat else None,
-                "current_job": worker.get_current_job_id(),
-            }
-            for worker in workers
-        ]
-    }
-    # One LLEN per queue in one round trip: an idle queue nobody serves is a
-    # warning (its next job would wait), one with jobs waiting is a failure.
-    pipe = connection.pipeline(transaction=False)
-    for name in queues.ALL:
-        pipe.llen(QUEUE_KEY.format(name))
-    # A WRONGTYPE-corrupted queue key counts as empty here; the redis-keys check reports it.
-    waiting = {
-        name: count if isinstance(count, int) else 0
-        for name, count in zip(queues.ALL, pipe.execute(raise_on_error=False), strict=True)
-    }
+    connection = rq_connection()
+    listening = workers_by_queue(connection)
+    data = {"workers": live_workers(connection)}
+    # An idle queue nobody serves is a warning (its next job would wait), one with
+    # jobs waiting is a failure.
+    waiting = queue_lengths(connection)
     findings = []
     for name in queues.ALL:
         purpose = next((purpose for purpose, names in queues.PURPOSES.items() if name in names), None)
@@ -133,16 +104,20 @@ def check_workers() -> list[Finding]:
                     data=data,
                 )
             )
-    foreign = sorted(set(listening) - set(queues.ALL))
+    foreign: dict[str, list[str]] = {}
+    for worker in data["workers"]:
+        for name in worker["queues"]:
+            if name not in queues.ALL:
+                foreign.setdefault(name, []).append(worker["name"])
     if foreign:
         findings.append(
             Finding(
                 "workers:foreign-queues",
                 WARN,
-                f"Workers listen on queue(s) nothing in Scribes enqueues to: {', '.join(foreign)}.",
+                f"Workers listen on queue(s) nothing in Scribes enqueues to: {', '.join(sorted(foreign))}.",
                 "Start workers without queue arguments (`python manage.py rqworker`); "
                 f"project queues are {', '.join(queues.ALL)} (SCRIBES_QUEUE_PREFIX).",
-                data={"queues": {name: listening[name] for name in foreign}},
+                data={"queues": dict(sorted(foreign.items()))},
             )
         )
     return findings
@@ -155,7 +130,7 @@ def check_scheduler() -> list[Finding]:
     from common import queues
     from jobs.schedules import SCHEDULE_ID_PREFIX, all_periodic_jobs, scheduler_alive
 
-    alive = scheduler_alive(_connection())
+    alive = scheduler_alive(rq_connection())
     findings = [
         Finding("scheduler", OK, "rq-scheduler is running.")
         if alive

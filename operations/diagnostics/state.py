@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from common.diagnostics import FAIL, OK, WARN, Finding, diagnostic
+from jobs.rqkeys import rq_connection
+
+#: Names of the findings whose data the admin's job-health page shows as tables.
+QUEUES = "queues"
+BY_STATUS = "jobs:by-status"
+FAILURES_24H = "jobs:failures-24h"
+AVERAGE_SECONDS = "jobs:average-seconds"
+LOST = "jobs:lost"
+STUCK = "jobs:stuck"
 
 #: Most keys the type check inspects; a larger keyspace is sampled, not walked.
 RQ_KEY_SCAN_LIMIT = 20_000
-
-
-def _connection():
-    from jobs.rqkeys import rq_connection
-
-    return rq_connection()
 
 
 @diagnostic("redis-keys")
@@ -19,7 +22,7 @@ def check_redis_key_types() -> Finding:
     """TYPE of every `rq:*` key against what RQ expects (the old WRONGTYPE corruption)."""
     from jobs.rqkeys import QUARANTINE_PREFIX, scan_rq_keys, wrong_type_keys
 
-    connection = _connection()
+    connection = rq_connection()
     keys = scan_rq_keys(connection, RQ_KEY_SCAN_LIMIT)
     wrong = wrong_type_keys(connection, keys)
     quarantined = sorted(k.decode() for k in connection.scan_iter(match=QUARANTINE_PREFIX + "*", count=1000))
@@ -45,17 +48,19 @@ def check_redis_key_types() -> Finding:
     return Finding("redis-keys", OK, f"{len(keys)} RQ key(s) checked, all of the expected type.")
 
 
-@diagnostic("queues")
+@diagnostic(QUEUES)
 def check_queue_lengths() -> list[Finding]:
     import django_rq
 
     from common import queues
+    from jobs.selectors import queue_lengths
 
+    waiting = queue_lengths()
     lengths = {}
     for name in queues.ALL:
         queue = django_rq.get_queue(name)
         lengths[name] = {
-            "queued": queue.count,
+            "queued": waiting[name],
             "started": queue.started_job_registry.count,
             "scheduled": queue.scheduled_job_registry.count,
             "failed": queue.failed_job_registry.count,
@@ -63,7 +68,7 @@ def check_queue_lengths() -> list[Finding]:
     text = "; ".join(
         f"{name}: {counts['queued']} queued, {counts['started']} started" for name, counts in lengths.items()
     )
-    return [Finding("queues", OK, f"Queue lengths: {text}.", data=lengths), *_untracked_failures()]
+    return [Finding(QUEUES, OK, f"Queue lengths: {text}.", data=lengths), *_untracked_failures()]
 
 
 @diagnostic("queues:retired")
@@ -72,7 +77,7 @@ def check_retired_queues() -> Finding:
     from common import queues
     from jobs.rqkeys import queues_holding_jobs
 
-    stranded = {name: n for name, n in queues_holding_jobs(_connection()).items() if name not in queues.ALL}
+    stranded = {name: n for name, n in queues_holding_jobs(rq_connection()).items() if name not in queues.ALL}
     if not stranded:
         return Finding("queues:retired", OK, "Every queue holding jobs is a project queue.", data={"queues": {}})
     text = ", ".join(f"{name!r} ({n} job(s))" for name, n in stranded.items())
@@ -159,17 +164,17 @@ def check_jobs() -> list[Finding]:
     from django.utils import timezone
 
     from jobs.reconciler import background_jobs_reconcile, heartbeat_deadline
-    from jobs.selectors import (
+    from jobs.selectors import background_job_stuck
+    from operations.selectors import (
         background_job_average_seconds_by_type,
         background_job_counts_by_status,
         background_job_failures_since,
-        background_job_stuck,
     )
 
     counts = background_job_counts_by_status()
     findings = [
         Finding(
-            "jobs:by-status",
+            BY_STATUS,
             OK,
             "Jobs by status: " + ", ".join(f"{status} {n}" for status, n in counts.items()) + ".",
             data=counts,
@@ -187,7 +192,7 @@ def check_jobs() -> list[Finding]:
     ]
     findings.append(
         Finding(
-            "jobs:failures-24h",
+            FAILURES_24H,
             WARN if failed_n else OK,
             f"{failed_n} job(s) failed in the last 24 h"
             + (f"; latest: {failures[0]['job_type']}: {failures[0]['error'][:120]}" if failures else "."),
@@ -200,7 +205,7 @@ def check_jobs() -> list[Finding]:
     averages = background_job_average_seconds_by_type()
     findings.append(
         Finding(
-            "jobs:average-seconds",
+            AVERAGE_SECONDS,
             OK,
             "Average completion time: "
             + (
@@ -211,17 +216,12 @@ def check_jobs() -> list[Finding]:
             data=averages,
         )
     )
-    stuck = list(
-        background_job_stuck(
-            running_for_minutes=max(1, (settings.JOB_TIMEOUT + settings.JOBS_TIMEOUT_GRACE) // 60),
-            queued_for_minutes=settings.JOBS_STUCK_QUEUED_MINUTES,
-        )[:20]
-    )
+    stuck = list(background_job_stuck()[:20])
     try:
         lost = background_jobs_reconcile(dry_run=True)
     except Exception as exc:
         lost = []
-        findings.append(Finding("jobs:lost", WARN, f"Could not compare rows with RQ: {exc}"))
+        findings.append(Finding(LOST, WARN, f"Could not compare rows with RQ: {exc}"))
     stuck_data = [
         {
             "job_id": str(job.job_id),
@@ -234,7 +234,7 @@ def check_jobs() -> list[Finding]:
     if lost:
         findings.append(
             Finding(
-                "jobs:lost",
+                LOST,
                 WARN,
                 f"{len(lost)} job row(s) disagree with RQ (worker gone, RQ job missing): "
                 + "; ".join(str(repair) for repair in lost[:3]),
@@ -245,7 +245,7 @@ def check_jobs() -> list[Finding]:
     if stuck:
         findings.append(
             Finding(
-                "jobs:stuck",
+                STUCK,
                 WARN,
                 f"{len(stuck)} job(s) stuck: running past their timeout or queued for more than "
                 f"{settings.JOBS_STUCK_QUEUED_MINUTES} min.",
@@ -257,7 +257,7 @@ def check_jobs() -> list[Finding]:
     elif not lost:
         findings.append(
             Finding(
-                "jobs:stuck",
+                STUCK,
                 OK,
                 f"No stuck jobs (workers heart-beat within {heartbeat_deadline()} s).",
             )

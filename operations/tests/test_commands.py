@@ -94,13 +94,12 @@ def test_doctor_detects_wrongtype_corruption_without_flushing(live_worker, live_
 
 
 def test_doctor_reports_foreign_queue_and_duplicate_periodic_entry(redis_conn, live_scheduler):
-    from rq import Queue
-
+    from jobs.pausing import PausableQueue
     from jobs.tasks import reconcile_jobs
     from jobs.worker import ScribesWorker
 
     names = [*queues.ALL, "arq-queue"]
-    worker = ScribesWorker([Queue(name, connection=redis_conn) for name in names], connection=redis_conn)
+    worker = ScribesWorker([PausableQueue(name, connection=redis_conn) for name in names], connection=redis_conn)
     worker.register_birth()
     try:
         # A second, id-less registration of the same periodic job (what rq-scheduler does without ids).

@@ -1,11 +1,9 @@
 """`fail_stuck_jobs`: the blunt manual repair, "running longer than N minutes → failed"."""
 
-from datetime import timedelta
-
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from jobs.models import BackgroundJob, JobStatus
+from jobs.selectors import background_job_stuck
 from jobs.services import background_job_mark_failed
 
 
@@ -20,8 +18,8 @@ class Command(BaseCommand):
         minutes = options["older_than"]
         if minutes < 0:
             minutes = 0
-        cutoff = timezone.now() - timedelta(minutes=minutes)
-        stuck = BackgroundJob.objects.filter(status=JobStatus.RUNNING, started_at__lt=cutoff).order_by("started_at")
+        # Running ones only: a queued job waits for a worker, failing it would lose it.
+        stuck = background_job_stuck(running_for_minutes=minutes, queued_for_minutes=0).order_by("started_at")
         now = timezone.now()
         for job in stuck:
             running = (now - job.started_at).total_seconds() / 60
