@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
 import django_rq
@@ -57,22 +56,6 @@ def _probe_connection(url: str) -> redis.Redis:
     # One pool per process and URL (redis-py resets it in a forked child). A Redis
     # that hangs delays a health probe or a transition by seconds at worst.
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-
-
-def queues_holding_jobs(connection) -> dict[str, int]:
-    """Every queue RQ knows (`rq:queues`) with jobs waiting on its list: name → length (two round trips)."""
-    prefix = QUEUE_KEY.format("")
-    names = sorted(
-        key[len(prefix) :]
-        for key in (raw.decode() for raw in connection.smembers(QUEUES_KEY))
-        if key.startswith(prefix)
-    )
-    pipe = connection.pipeline(transaction=False)
-    for name in names:
-        pipe.llen(QUEUE_KEY.format(name))
-    # A WRONGTYPE-corrupted queue key counts as empty here; the redis-keys check reports it.
-    lengths = pipe.execute(raise_on_error=False) if names else []
-    return {name: n for name, n in zip(names, lengths, strict=True) if isinstance(n, int) and n}
 
 
 #: Expected Redis types of RQ's keys, first match wins (fnmatch patterns).
@@ -181,52 +164,3 @@ def worker_keys(worker) -> list[str]:
         keys.append(QUEUE_WORKERS_KEY.format(queue.name))
         keys += [template.format(queue.name) for template in RQ_QUEUE_KEY_TEMPLATES]
     return keys
-
-
-def project_keys(connection, *, also_job_ids: Iterable[str] = ()) -> list[str]:
-    """This project's RQ keys: its queues and registries and the jobs on them (and of `also_job_ids`).
-
-    Leaves alone: other projects' queues and jobs, worker registrations (live
-    processes own them) and rq-scheduler's periodic entries (restarting
-    `rqscheduler` re-registers them). A job key of the wrong Redis type is
-    included: it is corrupt and unreadable by anyone.
-    """
-    keys: set[str] = set()
-    job_ids: set[str] = set(also_job_ids)
-    for name in queues.ALL:
-        for template in RQ_QUEUE_KEY_TEMPLATES:
-            key = template.format(name)
-            kind = connection.type(key).decode()
-            if kind == "none":
-                continue
-            keys.add(key)
-            if kind == "list":
-                job_ids.update(raw.decode() for raw in connection.lrange(key, 0, -1))
-            elif kind == "zset":
-                # started-registry members are "<job id>:<execution id>"
-                job_ids.update(raw.decode().split(":")[0] for raw in connection.zrange(key, 0, -1))
-    job_prefix = JOB_KEY.format("")
-    for raw in connection.scan_iter(match=JOB_KEY.format("*"), count=1000):
-        key = raw.decode()
-        rest = key[len(job_prefix) :]
-        if ":" in rest:
-            continue
-        if connection.type(key).decode() != "hash":
-            keys.add(key)
-        elif (connection.hget(key, "origin") or b"").decode() in queues.ALL:
-            job_ids.add(rest)
-    scheduled = (
-        {raw.decode() for raw in connection.zrange(SCHEDULED_JOBS_KEY, 0, -1)}
-        if connection.type(SCHEDULED_JOBS_KEY).decode() == "zset"
-        else set()
-    )
-    for job_id in job_ids:
-        if job_id in scheduled or job_id.startswith(SCHEDULE_ID_PREFIX):
-            continue
-        for template in RQ_JOB_KEY_TEMPLATES:
-            keys.add(template.format(job_id))
-    pipe = connection.pipeline(transaction=False)
-    ordered = sorted(keys)
-    for key in ordered:
-        pipe.exists(key)
-    return [key for key, exists in zip(ordered, pipe.execute(), strict=True) if exists]

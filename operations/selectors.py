@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 from rq import Worker
 
 from jobs.models import BackgroundJob, JobStatus
-from jobs.rqkeys import rq_connection
+from jobs.rqkeys import QUEUE_KEY, QUEUES_KEY, rq_connection
 
 
 def background_job_counts_by_status() -> dict[str, int]:
@@ -115,3 +115,19 @@ def rq_state_mismatch(row: BackgroundJob, state: dict) -> str:
     if row.status == JobStatus.RUNNING and not state["worker_alive"]:
         return f"The row is running but its worker {state['worker'] or '(none)'} is not alive."
     return ""
+
+
+def queues_holding_jobs(connection) -> dict[str, int]:
+    """Every queue RQ knows (`rq:queues`) with jobs waiting on its list: name → length (two round trips)."""
+    prefix = QUEUE_KEY.format("")
+    names = sorted(
+        key[len(prefix) :]
+        for key in (raw.decode() for raw in connection.smembers(QUEUES_KEY))
+        if key.startswith(prefix)
+    )
+    pipe = connection.pipeline(transaction=False)
+    for name in names:
+        pipe.llen(QUEUE_KEY.format(name))
+    # A WRONGTYPE-corrupted queue key counts as empty here; the redis-keys check reports it.
+    lengths = pipe.execute(raise_on_error=False) if names else []
+    return {name: n for name, n in zip(names, lengths, strict=True) if isinstance(n, int) and n}

@@ -10,7 +10,6 @@ from jobs.services.operator import (
     background_job_cancel,
     background_job_mark_failed,
     background_job_retry,
-    rq_queues_reset,
 )
 from jobs.services.repairs import (
     background_job_complete_from_rq,
@@ -60,5 +59,4 @@ __all__ = [
     "background_job_start",
     "background_job_start_many",
     "background_jobs_prune_periodic",
-    "rq_queues_reset",
 ]

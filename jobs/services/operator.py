@@ -161,28 +161,3 @@ def _stop_rq_jobs(job_rows: list[BackgroundJob]) -> None:
     except RedisError as exc:
         # The rows are failed already; a late run finds them non-queued and does nothing.
         logger.warning("Could not stop RQ jobs (Redis unavailable: %s); rows stay failed", exc)
-
-
-def rq_queues_reset(*, apply: bool, by=None, reason: str = "") -> dict:
-    """Clear this project's RQ keys and fail its queued/running rows (never FLUSHDB).
-
-    Without `apply` nothing changes; the return value says what would. Rows are
-    failed first, so a job still running cannot complete a row whose RQ job was
-    deleted under it.
-    """
-    connection = rqkeys.rq_connection()
-    active = BackgroundJob.objects.filter(status__in=ACTIVE_STATUSES)
-    keys = rqkeys.project_keys(connection, also_job_ids=active.values_list("rq_job_id", flat=True))
-    report = {"keys": keys, "rows": active.count(), "applied": apply}
-    if not apply:
-        return report
-    report["rows"] = background_job_mark_failed(
-        job_rows=active,
-        reason=reason or "Queues reset by an operator (reset_queues): the RQ job was deleted",
-        by=by,
-        source="command",
-        action="reset_queues",
-    )
-    for start in range(0, len(keys), 500):
-        connection.delete(*keys[start : start + 500])
-    return report

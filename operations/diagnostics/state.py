@@ -75,7 +75,7 @@ def check_queue_lengths() -> list[Finding]:
 def check_retired_queues() -> Finding:
     """Queues in Redis that hold jobs but are no project queue: renamed (issue 18's `scribes`) or retired ones."""
     from common import queues
-    from jobs.rqkeys import queues_holding_jobs
+    from operations.selectors import queues_holding_jobs
 
     stranded = {name: n for name, n in queues_holding_jobs(rq_connection()).items() if name not in queues.ALL}
     if not stranded:

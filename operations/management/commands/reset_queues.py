@@ -7,7 +7,7 @@ Replaces the guide's `redis-cli FLUSHDB` plus "UPDATE background_jobs SET status
 from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
-from jobs.services import rq_queues_reset
+from operations.services import rq_queues_reset
 
 
 class Command(BaseCommand):
