@@ -3,7 +3,7 @@
 Each module (bench/<name>.py) exposes `run(quick: bool = False) -> list[dict]`
 with rows {"benchmark", "figure", "baseline", "ratio", "target"}: the figure is
 always compared with a baseline measured in the same run. The table is printed
-and written into README.md between the bench markers.
+and written into docs/PERFORMANCE.md between the bench markers.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _prefix(benchmark: str) -> str:
 
 
 def merged_rows(old_table: str, rows: list[dict]) -> list[dict]:
-    """The README's rows with those of the re-run benchmarks (same `prefix:`) replaced in place."""
+    """The recorded rows with those of the re-run benchmarks (same `prefix:`) replaced in place."""
     fresh = {_prefix(str(row.get("benchmark"))) for row in rows}
     out: list[dict] = []
     placed = False
@@ -78,22 +78,25 @@ def merged_rows(old_table: str, rows: list[dict]) -> list[dict]:
     return out if placed else out + rows
 
 
-def write_readme(rows: list[dict], *, partial: bool) -> None:
-    """Rewrite the README table; a partial run (named modules) replaces only its own rows."""
-    readme = ROOT / "README.md"
-    content = readme.read_text()
+#: Where the full table lives; the README keeps a short one of headline figures.
+TABLE_FILE = ROOT / "docs" / "PERFORMANCE.md"
+
+
+def write_table(rows: list[dict], *, partial: bool) -> None:
+    """Rewrite the recorded table; a partial run (named modules) replaces only its own rows."""
+    content = TABLE_FILE.read_text()
     if START in content and END in content:
         head, rest = content.split(START, 1)
         old, tail = rest.split(END, 1)
         text = table(merged_rows(old.strip(), rows) if partial else rows)
-        readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+        TABLE_FILE.write_text(f"{head}{START}\n{text}\n{END}{tail}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help="benchmark modules to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="smaller data sets (smoke run)")
-    parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    parser.add_argument("--no-readme", action="store_true", help="do not update the table in docs/PERFORMANCE.md")
     args = parser.parse_args()
     rows: list[dict] = []
     for name in args.names or modules():
@@ -102,7 +105,7 @@ def main() -> int:
     text = table(rows)
     print(text)
     if not args.no_readme and not args.quick:
-        write_readme(rows, partial=bool(args.names))
+        write_table(rows, partial=bool(args.names))
     return 1 if any("FAILED" in str(row.get("benchmark")) for row in rows) else 0
 
 

@@ -1,7 +1,7 @@
 """The one list of RQ queue names, by purpose: settings, tasks, rqworker and the checks all read it.
 
-Nothing else in the code base spells a queue name. The old service enqueued to
-ARQ's default queue while its worker listened on another; here the API, the
+Nothing else in the code base spells a queue name: an API that enqueues to one
+name while its worker listens on another leaves jobs queued forever. The API, the
 workers and the scheduler all derive their queues from this module, and
 `jobs.checks` fails at startup when `RQ_QUEUES` disagrees with it.
 

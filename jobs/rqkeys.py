@@ -1,9 +1,11 @@
 """RQ's Redis keys (every `rq:` template of the project is here), their expected types, and the WRONGTYPE quarantine.
 
-The old service died on `WRONGTYPE Operation against a key holding the wrong kind
-of value` after raw list operations corrupted its queue keys, and the fix was
-FLUSHDB. Here the doctor reports such keys, and a worker that hits one renames it
-out of RQ's way (keeping the data for inspection) and goes on serving.
+One raw operation on an RQ key (a SET where RQ keeps a list) makes every worker
+that meets it fail with `WRONGTYPE Operation against a key holding the wrong kind
+of value`, and RQ's loop ends on it; the blunt fix is FLUSHDB, which loses every
+job. Here the doctor reports such keys, and a worker that hits one renames it out
+of RQ's way (keeping the data for inspection) and goes on serving. Also the two
+connection factories: RQ's own, and a short-timeout probe.
 """
 
 from __future__ import annotations

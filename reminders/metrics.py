@@ -9,7 +9,8 @@ from prometheus_client.core import HistogramMetricFamily
 
 from reminders.models import Reminder, ReminderStatus
 
-#: Upper bounds (seconds): the sweep runs every 15 minutes by default, so most land under 900.
+#: Upper bounds (seconds): the sweep runs every minute by default, so most land under 60; the longer
+#: bounds show a sweep that stopped or fell behind.
 BOUNDS = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 4 * 3600, 24 * 3600)
 
 

@@ -1,4 +1,4 @@
-"""`Authorization: Bearer <token>` (the header clients of the old service send), checked against hashed knox tokens."""
+"""`Authorization: Bearer <token>` (the header existing clients send), checked against hashed knox tokens."""
 
 from django.utils import timezone
 from knox.auth import TokenAuthentication

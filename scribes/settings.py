@@ -88,7 +88,7 @@ AUTHENTICATION_BACKENDS = [
 ]
 
 ROOT_URLCONF = "scribes.urls"
-# Clients of the old service call `/jobs/{id}` without a slash; the URL patterns
+# Existing clients call `/jobs/{id}` without a slash; the URL patterns
 # accept both forms, so no redirect is needed (a redirect would drop POST bodies).
 APPEND_SLASH = False
 
@@ -193,7 +193,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Scribes <reminders@scribes.l
 
 # --- Redis and RQ -------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
-#: Seconds a job may run before RQ kills it (the old ARQ default was 3600).
+#: Seconds a job may run before RQ kills it (an hour by default).
 JOB_TIMEOUT = env_int("JOB_TIMEOUT", 3600, minimum=1)
 #: Seconds RQ keeps a finished job's result in Redis (the row keeps it forever).
 JOB_RESULT_TTL = env_int("JOB_RESULT_TTL", 24 * 3600, minimum=0)
@@ -279,7 +279,7 @@ TOKEN_TTL_DAYS = env_int("TOKEN_TTL", 30, minimum=1)
 REST_KNOX = {
     "TOKEN_TTL": timedelta(days=TOKEN_TTL_DAYS),
     "AUTO_REFRESH": False,
-    # Clients of the old service send `Authorization: Bearer <token>`.
+    # Existing clients send `Authorization: Bearer <token>`.
     "AUTH_HEADER_PREFIX": "Bearer",
     "TOKEN_LIMIT_PER_USER": None,
 }

@@ -73,7 +73,7 @@ def check_queue_lengths() -> list[Finding]:
 
 @diagnostic("queues:retired")
 def check_retired_queues() -> Finding:
-    """Queues in Redis that hold jobs but are no project queue: renamed (issue 18's `scribes`) or retired ones."""
+    """Queues in Redis that hold jobs but are no project queue: renamed or retired ones."""
     from common import queues
     from operations.selectors import queues_holding_jobs
 

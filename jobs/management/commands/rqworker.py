@@ -1,7 +1,7 @@
 """`rqworker` that listens on the project queues by default, with RQ's scheduler on.
 
-django-rq's own command listens on "default" when given no queue, which is the
-mismatch that left jobs queued forever in the old service. With no arguments this
+django-rq's own command listens on "default" when given no queue: a worker on
+one name and an API enqueuing to another leave jobs queued forever. With no arguments this
 one listens on every project queue, critical first (a one-process deployment);
 `--purpose system|semantic` starts one kind of worker (see `common.queues`).
 RQ's built-in scheduler must run for retries with intervals and `enqueue_in`
