@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from bench.search_quality import ROOT, load_eval, ndcg_at_10, note_text, split
+from bench._search_eval import ROOT, load_eval, ndcg_at_10, note_text, split
 
 VAR = ROOT / "var"
 DEPTH = 200
@@ -57,7 +57,7 @@ def cached_keyword(docs, queries) -> dict[str, dict[str, dict]]:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from bench.search_quality import load_notes
+    from bench._search_eval import load_notes
     from notes import search
 
     path = VAR / f"search-eval-keyword-{connection.vendor}.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench.search_quality import note_text
+from bench._search_eval import note_text
 
 
 def fill_notes(user, docs: list[dict], n: int) -> None:

@@ -13,12 +13,12 @@ import itertools
 import os
 import sys
 
-from bench.search_quality import ROOT, ndcg_at_10
+from bench._search_eval import ROOT, ndcg_at_10
 
 
 def tune() -> None:
+    from bench._search_eval import evaluate, load_eval, load_notes, split
     from bench._setup import setup_django
-    from bench.search_quality import evaluate, load_eval, load_notes, split
 
     os.environ.setdefault("SEMANTIC_EMBEDDER", "minilm")
     os.environ["SEMANTIC_AUTO_EMBED"] = "0"

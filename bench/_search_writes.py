@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 
-from bench.search_quality import load_eval, note_text
+from bench._search_eval import load_eval, note_text
 
 
 def write_rows(quick: bool) -> list[dict]:
