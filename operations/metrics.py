@@ -76,11 +76,12 @@ class JobsCollector:
         """The operator facts doctor and /health read, from the same selectors."""
         from jobs.selectors import background_job_stuck, redis_health
 
-        yield GaugeMetricFamily(
-            "scribes_jobs_stuck",
-            "Jobs running past their timeout or queued too long",
-            value=background_job_stuck().count(),
+        stuck = GaugeMetricFamily(
+            "scribes_jobs_stuck", "Jobs running past their timeout or queued too long", labels=["job_type"]
         )
+        for row in background_job_stuck().order_by().values("job_type").annotate(n=Count("pk")):
+            stuck.add_metric([row["job_type"]], row["n"])
+        yield stuck
         health = redis_health()
         if health["redis"] != "ok":
             return  # Redis down: no queue figures rather than wrong ones (/health names Redis)
