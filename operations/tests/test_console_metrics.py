@@ -62,3 +62,28 @@ def test_reminder_lateness_histogram(admin_client, user, redis_conn):
     assert 'scribes_reminder_lateness_seconds_bucket{le="120"} 2.0' in text
     assert 'scribes_reminder_lateness_seconds_bucket{le="+Inf"} 3.0' in text
     assert "scribes_reminder_lateness_seconds_sum 5105.0" in text
+
+
+def test_the_operator_facts_come_from_the_same_selectors_as_health(admin_client, redis_conn, api_client):
+    from jobs.models import BackgroundJob, JobStatus
+    from jobs.worker import ScribesSimpleWorker
+
+    long_ago = timezone.now() - timedelta(hours=3)
+    BackgroundJob.objects.create(
+        job_type="test_progress", queue=queues.SYSTEM, rq_job_id="r1", status=JobStatus.RUNNING, started_at=long_ago
+    )
+    BackgroundJob.objects.create(job_type="test_progress", queue=queues.SYSTEM, rq_job_id="r2", status=JobStatus.QUEUED)
+    worker = ScribesSimpleWorker([queues.SYSTEM], connection=redis_conn)
+    worker.register_birth()
+    redis_conn.rpush(f"rq:queue:{queues.SEMANTIC}", "a", "b")
+    try:
+        text = _metrics(admin_client)
+        health = api_client.get("/health").json()
+    finally:
+        worker.register_death()
+    assert 'scribes_jobs_stuck{job_type="test_progress"} 1.0' in text  # the running one; the queued one is new
+    assert f'scribes_queue_workers{{queue="{queues.SYSTEM}"}} 1.0' in text
+    assert f'scribes_queue_workers{{queue="{queues.SEMANTIC}"}} 0.0' in text
+    assert f'scribes_queue_waiting{{queue="{queues.SEMANTIC}"}} 2.0' in text
+    assert "scribes_scheduler_up 0.0" in text
+    assert health["workers"] == 1 and health["queues"][queues.SEMANTIC] == 2
