@@ -10,19 +10,22 @@ class OperationsConfig(AppConfig):
     def ready(self):
         # The job core and the feature apps import nothing from here; this app
         # hooks itself onto them: the doctor's diagnostics (registered on import),
-        # housekeeping on the reconciler's pass, the audit of their operator
-        # actions, and their metric collectors.
+        # housekeeping on the reconciler's pass, job counters on every state
+        # change, the audit of their operator actions, and their metric collectors.
         from common.signals import operator_acted
+        from jobs import transitions
         from jobs.hooks import register_housekeeping
         from operations import diagnostics  # noqa: F401
         from operations.audit import operator_action_receiver
         from operations.console_metrics import register_collector
+        from operations.job_counters import job_counters_observe
         from operations.retention import background_jobs_prune_finished
         from operations.stats import job_stats_roll_up
         from reminders.metrics import ReminderLatenessCollector
 
         register_housekeeping("operations", _roll_up_then_prune(job_stats_roll_up, background_jobs_prune_finished))
         operator_acted.connect(operator_action_receiver, dispatch_uid="operations.audit")
+        transitions.observe("job counters", job_counters_observe)
         register_collector(ReminderLatenessCollector)
 
 

@@ -1,9 +1,10 @@
-"""/metrics from the console's totals: job outcomes as counters, queue wait and run time as histograms.
+"""/metrics: job outcomes as counters, queue wait and run time as histograms, and the apps' collectors.
 
-The figures come from `JobStatsTotal` (folded by the reconciler's rollup a
-few minutes after each job finishes), so a scrape is one small query and the
-counters only grow. Apps add their own collectors with `register_collector`
-in their `AppConfig.ready()` (the reminders app adds reminder lateness).
+The figures are counted in Redis as each job finishes (`operations.job_counters`,
+on the job core's observer point), so a scrape is one HGETALL and the counters
+move with the jobs, whichever process serves the scrape. Apps add their own
+collectors with `register_collector` (the reminders app's lateness is added in
+OperationsConfig.ready).
 """
 
 from __future__ import annotations
@@ -39,8 +40,12 @@ def histogram_buckets(counts: list[int]) -> list[tuple[str, int]]:
 
 
 class JobTotalsCollector:
+    """Every finished job, counted when it finished (operations.job_counters): current in any process."""
+
     def collect(self):
-        from operations.models import JobStatsTotal
+        from redis.exceptions import RedisError
+
+        from operations.job_counters import job_counters_read
 
         outcomes = CounterMetricFamily(
             "scribes_job_outcomes", "Finished jobs by queue, type and outcome", labels=["queue", "job_type", "outcome"]
@@ -53,12 +58,15 @@ class JobTotalsCollector:
         run = HistogramMetricFamily(
             "scribes_job_run_seconds", "Run time (started → finished) of finished jobs", labels=["queue", "job_type"]
         )
-        for total in JobStatsTotal.objects.exclude(queue="*").order_by("queue", "job_type"):
-            labels = [total.queue, total.job_type]
-            outcomes.add_metric([*labels, "completed"], total.completed)
-            outcomes.add_metric([*labels, "failed"], total.failed)
-            wait.add_metric(labels, histogram_buckets(total.wait_histogram), total.wait_seconds)
-            run.add_metric(labels, histogram_buckets(total.run_histogram), total.run_seconds)
+        try:
+            figures = job_counters_read()
+        except RedisError:
+            return  # Redis down: no counters rather than zeros (/health names Redis)
+        for (queue, job_type, outcome), n in sorted(figures["outcomes"].items()):
+            outcomes.add_metric([queue, job_type, outcome], n)
+        for family, name in ((wait, "wait"), (run, "run")):
+            for labels, histogram in sorted(figures[name].items()):
+                family.add_metric(list(labels), histogram_buckets(histogram["bins"]), histogram["sum"])
         yield outcomes
         yield wait
         yield run

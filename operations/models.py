@@ -65,32 +65,6 @@ class JobStatsBucket(models.Model):
         return f"{self.start:%Y-%m-%d %H:%M} {self.queue} {self.job_type}"
 
 
-class JobStatsTotal(models.Model):
-    """Every finished job ever counted, per queue and job type: what /metrics exposes as counters and histograms.
-
-    Grows only (a bucket is added once it can no longer change), so Prometheus
-    reads monotonic counters even though buckets and rows are pruned. The row
-    with queue and job type "*" holds `folded_until`, how far buckets were added.
-    """
-
-    queue = models.CharField(max_length=64)
-    job_type = models.CharField(max_length=64)
-    completed = models.PositiveBigIntegerField(default=0)
-    failed = models.PositiveBigIntegerField(default=0)
-    wait_histogram = models.JSONField(default=list)
-    run_histogram = models.JSONField(default=list)
-    wait_seconds = models.FloatField(default=0.0)
-    run_seconds = models.FloatField(default=0.0)
-    folded_until = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        db_table = "jobs_jobstatstotal"
-        constraints = [models.UniqueConstraint(fields=["queue", "job_type"], name="jobstats_total_unique")]
-
-    def __str__(self):
-        return f"{self.queue} {self.job_type}: {self.completed} completed, {self.failed} failed"
-
-
 class JobDashboard(BackgroundJob):
     """No table of its own: gives the admin index an "Operator dashboard" entry (see operations.console_admin)."""
 

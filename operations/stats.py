@@ -19,7 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from jobs.models import BackgroundJob, JobStatus
-from operations.models import JobStatsBucket, JobStatsTotal
+from operations.models import JobStatsBucket
 
 logger = logging.getLogger("operations.stats")
 
@@ -34,8 +34,7 @@ KEEP = timedelta(days=8)
 #: A finish is folded in only once this old: a worker's commit may land a moment late.
 LAG = timedelta(minutes=1)
 #: Each pass recomputes this many of the latest buckets, for rows whose finish
-#: landed after the pass that covered their minute (a late commit, a repair);
-#: older buckets are final and added to the totals (/metrics).
+#: landed after the pass that covered their minute (a late commit, a repair).
 RECOMPUTE = 3
 COUNTED = (JobStatus.COMPLETED, JobStatus.FAILED)
 BUCKET_FIELDS = (
@@ -155,12 +154,10 @@ def job_stats_roll_up(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     end = floor_time(now - LAG)
     oldest = floor_time(now - KEEP)
-    # From the latest bucket (or the last RECOMPUTE buckets, whichever is
-    # earlier), but never into buckets already added to the totals: those are final.
-    final = end - RECOMPUTE * BUCKET
+    # The one rule: rebuild every bucket from the latest one written (at least
+    # the last RECOMPUTE) up to LAG ago; a rebuilt bucket replaces the old one.
     latest = JobStatsBucket.objects.filter(span=SPANS[BUCKET]).aggregate(latest=Max("start"))["latest"]
-    folded = JobStatsTotal.objects.filter(queue="*", job_type="*").values_list("folded_until", flat=True).first()
-    begin = max(min(latest, final) if latest is not None else oldest, folded or oldest, oldest)
+    begin = max(min(latest, end - RECOMPUTE * BUCKET) if latest is not None else oldest, oldest)
     if begin >= end:
         return 0
     groups: dict[tuple, Aggregate] = {}
@@ -180,7 +177,6 @@ def job_stats_roll_up(*, now: datetime | None = None) -> int:
         JobStatsBucket.objects.filter(span=SPANS[BUCKET], start__gte=begin, start__lt=end).delete()
         JobStatsBucket.objects.bulk_create(buckets, batch_size=1000)
         written = len(buckets) + _roll_up_hours(begin=floor_time(begin, HOUR), end=floor_time(end, HOUR))
-        _fold_totals(until=final)
         JobStatsBucket.objects.filter(start__lt=floor_time(now - KEEP)).delete()
     logger.debug("Job stats: %d bucket(s) written for %s .. %s", written, begin, end)
     return written
@@ -207,39 +203,3 @@ def _roll_up_hours(*, begin: datetime, end: datetime) -> int:
         batch_size=1000,
     )
     return len(groups)
-
-
-def _fold_totals(*, until: datetime) -> None:
-    """Add the five-minute buckets that can no longer change (start < `until`) to the totals, once each."""
-    marker, _ = JobStatsTotal.objects.select_for_update().get_or_create(queue="*", job_type="*")
-    since = marker.folded_until
-    if since is not None and since >= until:
-        return
-    fine = JobStatsBucket.objects.filter(span=SPANS[BUCKET], start__lt=until)
-    if since is not None:
-        fine = fine.filter(start__gte=since)
-    groups: dict[tuple, Aggregate] = {}
-    for _, queue, job_type, *figures in fine.order_by().values_list(*BUCKET_FIELDS).iterator(chunk_size=2000):
-        for key in ((queue, job_type), ("*", "*")):
-            groups.setdefault(key, Aggregate()).add_bucket(*figures)
-    totals = {(row.queue, row.job_type): row for row in JobStatsTotal.objects.select_for_update()}
-    for key, aggregate in groups.items():
-        row = totals.get(key) or JobStatsTotal(queue=key[0], job_type=key[1])
-        if key == ("*", "*"):
-            row = marker
-        row.completed += aggregate.completed
-        row.failed += aggregate.failed
-        row.wait_histogram = _sum_lists(row.wait_histogram, aggregate.wait)
-        row.run_histogram = _sum_lists(row.run_histogram, aggregate.run)
-        row.wait_seconds += aggregate.wait_seconds
-        row.run_seconds += aggregate.run_seconds
-        if key != ("*", "*"):
-            row.save()
-    marker.folded_until = until
-    marker.save()
-
-
-def _sum_lists(total: list[int], more: list[int]) -> list[int]:
-    summed = list(total) + [0] * (len(more) - len(total))
-    histogram_merge(summed, more)
-    return summed
