@@ -360,6 +360,17 @@ REMINDER_DELIVERY_CHUNK = env_int("REMINDER_DELIVERY_CHUNK", 20, minimum=1)
 REMINDER_CLAIM_LEASE_SECONDS = env_int("REMINDER_CLAIM_LEASE_SECONDS", 600, minimum=30)
 #: First retry delay after a delivery error; doubles per attempt (capped at 6 h).
 REMINDER_RETRY_BACKOFF_SECONDS = env_int("REMINDER_RETRY_BACKOFF_SECONDS", 300, minimum=0)
+#: Mails a second handed to the SMTP server, shared by every worker (a token bucket in
+#: Redis); set it to the provider's per-second quota. 0 means no limit.
+REMINDER_SEND_RATE = env_int("REMINDER_SEND_RATE", 0, minimum=0)
+#: Seconds one sweep keeps retrying temporary SMTP refusals (4xx, server unreachable)
+#: in place, 1 s doubling to 8 s apart, before leaving them to the next tick.
+REMINDER_TEMPFAIL_RETRY_SECONDS = env_int("REMINDER_TEMPFAIL_RETRY_SECONDS", 40, minimum=0)
+#: First retry delay after a temporary refusal outlasted that budget (the next tick);
+#: doubles per attempt like REMINDER_RETRY_BACKOFF_SECONDS.
+REMINDER_TEMPFAIL_BACKOFF_SECONDS = env_int("REMINDER_TEMPFAIL_BACKOFF_SECONDS", 60, minimum=0)
+#: Consecutive sweeps whose every delivery failed before /health reports reminder delivery failing.
+REMINDER_DELIVERY_FAILING_TICKS = env_int("REMINDER_DELIVERY_FAILING_TICKS", 3, minimum=1)
 #: TTL of the no-overlap lock in Redis; a live sweep keeps extending it.
 REMINDER_SWEEP_LOCK_TTL = env_int("REMINDER_SWEEP_LOCK_TTL", 300, minimum=10)
 #: Pending reminders one user may have at once; more is a 400 with a message.
