@@ -10,4 +10,4 @@ class JobsConfig(AppConfig):
     def ready(self):
         # Registers the checks, the doctor's diagnostics and the tracked tasks
         # (the reconciler); every app registers its own the same way.
-        from jobs import checks, diagnostics, tasks  # noqa: F401
+        from jobs import checks, diagnostics, periodic, tasks  # noqa: F401

@@ -11,6 +11,7 @@ class RemindersConfig(AppConfig):
 
         # Registers the checks, the doctor's diagnostics and the tracked tasks (the sweep).
         from reminders import checks, diagnostics, tasks  # noqa: F401
-        from reminders.metrics import ReminderLatenessCollector
+        from reminders.metrics import ReminderDeliveryCollector, ReminderLatenessCollector
 
         register_collector(ReminderLatenessCollector)
+        register_collector(ReminderDeliveryCollector)
