@@ -279,12 +279,16 @@ REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Bearer",
     "TOKEN_LIMIT_PER_USER": None,
 }
-#: Wrong admin passwords before a lockout, counted per username and per address apart.
+#: Wrong admin passwords before a lockout, counted per (username, address) and per address.
 AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 #: Hours a lockout lasts (0: until `manage.py axes_reset...`).
 _AXES_COOLOFF_HOURS = env_int("ADMIN_LOGIN_COOLOFF_HOURS", 1, minimum=0)
 AXES_COOLOFF_TIME = timedelta(hours=_AXES_COOLOFF_HOURS) if _AXES_COOLOFF_HOURS else None
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A nested list is axes' combined key (axes.helpers.get_client_parameters): failures for
+# one username from one address. Not the username alone: then anyone, from anywhere,
+# could lock an administrator out everywhere for an hour. The address alone as well,
+# so one address cannot walk through usernames either; it locks only that address.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 # The API's /auth/token has its own per-address throttle; axes guards the admin.
 AXES_ONLY_ADMIN_SITE = True
 AXES_HANDLER = "scribes.auth.AdminLoginAxesHandler"
