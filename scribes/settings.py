@@ -417,3 +417,15 @@ IDEMPOTENCY_KEY_RETENTION_HOURS = env_int("IDEMPOTENCY_KEY_RETENTION_HOURS", 48,
 #: Bearer token that lets a scraper read /metrics without a staff session ("" = staff only).
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # --- end Operations ---
+
+# --- Error reports (scribes/errors.py) -------------------------------------------
+#: Sentry (or a compatible tracker) DSN: set, every process reports unhandled
+#: exceptions (requests and jobs), scrubbed of note text, tokens and passwords.
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "")
+SENTRY_RELEASE = env_str("SENTRY_RELEASE", "")
+if SENTRY_DSN:
+    from scribes.errors import sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE)
+# --- end Error reports ---
