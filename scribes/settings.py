@@ -65,6 +65,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: X-Request-ID in, out, and on every log line of the request (scribes/requestid.py).
+    "scribes.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin CSS, the Swagger UI of /docs) straight from the app,
     # compressed and with hashed names, so the image needs no file server.
@@ -313,14 +315,23 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging -------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+#: "plain" (a line of text, " [request id]" after the logger name inside a request) or
+#: "json" (one JSON object a line: time, level, logger, message, request_id).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "scribes.requestid.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s%(request_tag)s: %(message)s"},
+        "json": {"()": "scribes.requestid.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
@@ -330,6 +341,11 @@ LOGGING = {
         "semantic": {"level": LOG_LEVEL},
     },
 }
+if LOG_FORMAT == "json":
+    # Django's own loggers write through their own handlers (the console when DEBUG,
+    # runserver's request lines): through ours instead, so every line is one JSON object.
+    LOGGING["loggers"]["django"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+    LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
 
 # --- Semantic (semantic app) ---------------------------------------------------
 #: "minilm" (all-MiniLM-L6-v2, the default) or "hashing" (no model; tests, minimal installs).
