@@ -56,6 +56,19 @@ $(VENV)/.nginx: | $(PY)
 	fi
 	@touch $@
 
+# The alert rules' unit tests run promtool (scribes/tests/test_prometheus_rules.py): Debian's prometheus.
+$(VENV)/.promtool: | $(PY)
+	@if ! command -v promtool >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's prometheus (promtool) for the alert rule tests"; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus) >/dev/null; \
+		else \
+			echo "promtool is missing: install Debian's prometheus package (scribes/tests/test_prometheus_rules.py needs it)"; \
+			exit 1; \
+		fi; \
+	fi
+	@touch $@
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
@@ -70,7 +83,7 @@ run: install
 		python manage.py ensure_demo_user && \
 		exec honcho start -f Procfile -p $(PORT)'
 
-test: install-dev $(VENV)/.chromium $(VENV)/.nginx
+test: install-dev $(VENV)/.chromium $(VENV)/.nginx $(VENV)/.promtool
 	$(PY) -m scribes.localredis -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev

@@ -21,12 +21,13 @@ class OperationsConfig(AppConfig):
         from operations.job_counters import job_counters_observe
         from operations.retention import background_jobs_prune_finished
         from operations.stats import job_stats_roll_up
-        from reminders.metrics import ReminderLatenessCollector
+        from reminders.metrics import ReminderDeliveryCollector, ReminderLatenessCollector
 
         register_housekeeping("operations", _roll_up_then_prune(job_stats_roll_up, background_jobs_prune_finished))
         operator_acted.connect(operator_action_receiver, dispatch_uid="operations.audit")
         transitions.observe("job counters", job_counters_observe)
         register_collector(ReminderLatenessCollector)
+        register_collector(ReminderDeliveryCollector)
 
 
 def _roll_up_then_prune(roll_up, prune):

@@ -71,3 +71,35 @@ def reminder_sweep_finding() -> Finding:
             data=data,
         )
     return Finding("reminder_sweep", OK, f"Reminder sweep: {summary}.", data=data)
+
+
+@diagnostic("reminder_delivery")
+def reminder_delivery_finding() -> Finding:
+    from redis.exceptions import RedisError
+
+    from reminders.delivery_health import delivery_state
+
+    try:
+        state = delivery_state()
+    except RedisError as exc:
+        return Finding("reminder_delivery", WARN, f"Reminder delivery state unreadable (Redis: {exc}).")
+    streak = state["consecutive_failing"]
+    if not streak:
+        return Finding(
+            "reminder_delivery",
+            OK,
+            f"Reminder delivery: the last sweep that sent anything got its mail through "
+            f"({state['sent_total']} sent, {state['failures_total']} refused since Redis started).",
+            data=state,
+        )
+    fix = (
+        "Check EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER/EMAIL_HOST_PASSWORD and EMAIL_USE_TLS against the mail "
+        "provider, and that the server accepts mail from this host (`python manage.py sendtestemail you@example.com` "
+        "shows the server's reply). A 4xx is the provider asking to slow down: lower REMINDER_SEND_RATE. "
+        "Reminders wait and are retried; the Reminder admin shows each one's last error."
+    )
+    message = (
+        f"Reminder delivery failing: {streak} sweep(s) in a row sent nothing, since {state['failing_since']}; "
+        f"last error: {state['last_error']}"
+    )
+    return Finding("reminder_delivery", FAIL if state["failing"] else WARN, message, fix=fix, data=state)

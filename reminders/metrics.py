@@ -1,11 +1,12 @@
-"""/metrics: how late reminders went out (sent - scheduled_at), as a Prometheus histogram."""
+"""/metrics: how late reminders went out (a histogram), how many wait late, and whether delivery works."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from redis.exceptions import RedisError
 
 from reminders.models import Reminder, ReminderStatus
 
@@ -35,3 +36,37 @@ class ReminderLatenessCollector:
         seconds = counts["seconds"].total_seconds() if counts["seconds"] is not None else 0.0
         histogram.add_metric([], buckets, seconds)
         yield histogram
+
+
+class ReminderDeliveryCollector:
+    """Delivery's own signals: failing sweeps in a row and refused/sent counts (from Redis,
+    reminders/delivery_health.py), and pending reminders more than one sweep interval late."""
+
+    def collect(self):
+        from reminders.delivery_health import delivery_state
+        from reminders.selectors import reminder_late_count
+
+        yield GaugeMetricFamily(
+            "scribes_reminders_late",
+            "Pending reminders more than one sweep interval past scheduled_at",
+            value=reminder_late_count(),
+        )
+        try:
+            state = delivery_state()
+        except RedisError:
+            return  # the series go missing; absent() rules and the Redis alerts say why
+        yield GaugeMetricFamily(
+            "scribes_reminder_delivery_failing_ticks",
+            "Consecutive reminder sweeps that tried to send and got nothing through",
+            value=state["consecutive_failing"],
+        )
+        yield CounterMetricFamily(
+            "scribes_reminder_delivery_failures",
+            "Reminder sends the mail server refused or that failed (since Redis last lost its data)",
+            value=state["failures_total"],
+        )
+        yield CounterMetricFamily(
+            "scribes_reminder_delivery_sent",
+            "Reminders handed to the mail server (since Redis last lost its data)",
+            value=state["sent_total"],
+        )

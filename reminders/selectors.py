@@ -124,6 +124,13 @@ def sweep_last_run() -> BackgroundJob | None:
     )
 
 
+def reminder_late_count(*, now: datetime | None = None, interval: timedelta | None = None) -> int:
+    """Pending reminders more than one sweep interval past their time (doctor, /metrics)."""
+    now = now or timezone.now()
+    cutoff = now - (interval or sweep_interval(at=now))
+    return Reminder.objects.filter(status=ReminderStatus.PENDING, scheduled_at__lt=cutoff).count()
+
+
 def reminder_sweep_status(*, now: datetime | None = None, connection=None) -> dict:
     """{last_run, last_status, next_run, overdue, interval_seconds, late_reminders, schedule_error}.
 
@@ -140,8 +147,7 @@ def reminder_sweep_status(*, now: datetime | None = None, connection=None) -> di
     except RedisError as exc:
         next_run = None
         schedule_error = f"Redis unavailable ({type(exc).__name__})"
-    late_cutoff = now - interval
-    late = Reminder.objects.filter(status=ReminderStatus.PENDING, scheduled_at__lt=late_cutoff).count()
+    late = reminder_late_count(now=now, interval=interval)
     if next_run is None:
         overdue = True
     elif last is None:

@@ -51,6 +51,43 @@ def _paused_queues() -> dict:
         return {}
 
 
+def _periodic_and_delivery(problems: list[str]) -> dict:
+    """The periodic jobs' and reminder delivery's state, adding their problem lines.
+
+    Error texts stay out of /health (it is unauthenticated: an SMTP error names
+    hosts and accounts); the error's type is enough to say what kind of failure,
+    and `manage.py doctor` gives the rest.
+    """
+    from redis.exceptions import RedisError
+
+    from jobs.periodic import periodic_job_health, periodic_job_problems
+    from reminders.delivery_health import delivery_state
+
+    report = {}
+    try:
+        states = periodic_job_health()
+    except Exception as exc:  # the database check above already says why
+        logger.warning("Health check: could not read periodic jobs: %s", exc)
+    else:
+        problems.extend(periodic_job_problems(states))
+        report["periodic"] = {
+            state["job_type"]: {"failing": state["failing"], "overdue": state["overdue"]} for state in states
+        }
+    try:
+        delivery = delivery_state()
+    except RedisError as exc:
+        logger.warning("Health check: could not read reminder delivery state: %s", exc)
+    else:
+        report["reminder_delivery"] = "failing" if delivery["failing"] else "ok"
+        if delivery["failing"]:
+            kind = delivery["last_error"].split(":", 1)[0] or "unknown error"
+            problems.append(
+                f"reminder delivery failing: {delivery['consecutive_failing']} sweeps in a row sent nothing "
+                f"({kind}); `manage.py doctor` shows the error"
+            )
+    return report
+
+
 def health_report() -> dict:
     """Return the health document; `status` is "error" when the database or Redis is down.
 
@@ -77,6 +114,7 @@ def health_report() -> dict:
             problems.append(f"queue(s) {', '.join(sorted(paused))} paused by an operator: their jobs wait")
         if redis.get("scheduler") != "ok":
             problems.append("rq-scheduler is not running: periodic jobs (reminder sweep, reconciler) will not run")
+    signals = _periodic_and_delivery(problems) if database == "ok" and redis["redis"] == "ok" else {}
     if database != "ok" or redis["redis"] != "ok":
         overall = "error"
     elif problems:
@@ -86,4 +124,11 @@ def health_report() -> dict:
     # Which embedder search and the regenerate job use (never loads the model);
     # the hashing fallback says so, so it is never active silently.
     embedder = _embedder_status()
-    return {"status": overall, "database": database, **redis, "embedder": embedder, "problems": problems}
+    return {
+        "status": overall,
+        "database": database,
+        **redis,
+        **signals,
+        "embedder": embedder,
+        "problems": problems,
+    }

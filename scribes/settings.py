@@ -67,6 +67,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: X-Request-ID in, out, and on every log line of the request (scribes/requestid.py).
+    "scribes.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin CSS, the Swagger UI of /docs) straight from the app,
     # compressed and with hashed names, so the image needs no file server.
@@ -283,12 +285,16 @@ REST_KNOX = {
     "AUTH_HEADER_PREFIX": "Bearer",
     "TOKEN_LIMIT_PER_USER": None,
 }
-#: Wrong admin passwords before a lockout, counted per username and per address apart.
+#: Wrong admin passwords before a lockout, counted per (username, address) and per address.
 AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 #: Hours a lockout lasts (0: until `manage.py axes_reset...`).
 _AXES_COOLOFF_HOURS = env_int("ADMIN_LOGIN_COOLOFF_HOURS", 1, minimum=0)
 AXES_COOLOFF_TIME = timedelta(hours=_AXES_COOLOFF_HOURS) if _AXES_COOLOFF_HOURS else None
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A nested list is axes' combined key (axes.helpers.get_client_parameters): failures for
+# one username from one address. Not the username alone: then anyone, from anywhere,
+# could lock an administrator out everywhere for an hour. The address alone as well,
+# so one address cannot walk through usernames either; it locks only that address.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 # The API's /auth/token has its own per-address throttle; axes guards the admin.
 AXES_ONLY_ADMIN_SITE = True
 AXES_HANDLER = "scribes.auth.AdminLoginAxesHandler"
@@ -313,14 +319,23 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging -------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+#: "plain" (a line of text, " [request id]" after the logger name inside a request) or
+#: "json" (one JSON object a line: time, level, logger, message, request_id).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "scribes.requestid.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s%(request_tag)s: %(message)s"},
+        "json": {"()": "scribes.requestid.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
@@ -330,6 +345,11 @@ LOGGING = {
         "semantic": {"level": LOG_LEVEL},
     },
 }
+if LOG_FORMAT == "json":
+    # Django's own loggers write through their own handlers (the console when DEBUG,
+    # runserver's request lines): through ours instead, so every line is one JSON object.
+    LOGGING["loggers"]["django"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
+    LOGGING["loggers"]["django.server"] = {"handlers": ["console"], "level": "INFO", "propagate": False}
 
 # --- Semantic (semantic app) ---------------------------------------------------
 #: "minilm" (all-MiniLM-L6-v2, the default) or "hashing" (no model; tests, minimal installs).
@@ -364,6 +384,17 @@ REMINDER_DELIVERY_CHUNK = env_int("REMINDER_DELIVERY_CHUNK", 20, minimum=1)
 REMINDER_CLAIM_LEASE_SECONDS = env_int("REMINDER_CLAIM_LEASE_SECONDS", 600, minimum=30)
 #: First retry delay after a delivery error; doubles per attempt (capped at 6 h).
 REMINDER_RETRY_BACKOFF_SECONDS = env_int("REMINDER_RETRY_BACKOFF_SECONDS", 300, minimum=0)
+#: Mails a second handed to the SMTP server, shared by every worker (a token bucket in
+#: Redis); set it to the provider's per-second quota. 0 means no limit.
+REMINDER_SEND_RATE = env_int("REMINDER_SEND_RATE", 0, minimum=0)
+#: Seconds one sweep keeps retrying temporary SMTP refusals (4xx, server unreachable)
+#: in place, 1 s doubling to 8 s apart, before leaving them to the next tick.
+REMINDER_TEMPFAIL_RETRY_SECONDS = env_int("REMINDER_TEMPFAIL_RETRY_SECONDS", 40, minimum=0)
+#: First retry delay after a temporary refusal outlasted that budget (the next tick);
+#: doubles per attempt like REMINDER_RETRY_BACKOFF_SECONDS.
+REMINDER_TEMPFAIL_BACKOFF_SECONDS = env_int("REMINDER_TEMPFAIL_BACKOFF_SECONDS", 60, minimum=0)
+#: Consecutive sweeps whose every delivery failed before /health reports reminder delivery failing.
+REMINDER_DELIVERY_FAILING_TICKS = env_int("REMINDER_DELIVERY_FAILING_TICKS", 3, minimum=1)
 #: TTL of the no-overlap lock in Redis; a live sweep keeps extending it.
 REMINDER_SWEEP_LOCK_TTL = env_int("REMINDER_SWEEP_LOCK_TTL", 300, minimum=10)
 #: Pending reminders one user may have at once; more is a 400 with a message.
@@ -406,3 +437,15 @@ IDEMPOTENCY_KEY_RETENTION_HOURS = env_int("IDEMPOTENCY_KEY_RETENTION_HOURS", 48,
 #: Bearer token that lets a scraper read /metrics without a staff session ("" = staff only).
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # --- end Operations ---
+
+# --- Error reports (scribes/errors.py) -------------------------------------------
+#: Sentry (or a compatible tracker) DSN: set, every process reports unhandled
+#: exceptions (requests and jobs), scrubbed of note text, tokens and passwords.
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "")
+SENTRY_RELEASE = env_str("SENTRY_RELEASE", "")
+if SENTRY_DSN:
+    from scribes.errors import sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE)
+# --- end Error reports ---

@@ -151,7 +151,9 @@ def check_scheduler() -> list[Finding]:
     for entry, when in scheduler.get_jobs(with_times=True):
         next_runs[entry.id] = when.isoformat() if when else None
     from jobs.models import BackgroundJob
+    from jobs.periodic import periodic_job_health
 
+    runs = {state["job_type"]: state for state in periodic_job_health()}
     for periodic in all_periodic_jobs():
         ids = by_type.get(periodic.job_type, [])
         last = (
@@ -160,42 +162,66 @@ def check_scheduler() -> list[Finding]:
             .values("status", "created_at", "completed_at", "result_data", "error_message")
             .first()
         )
+        state = runs[periodic.job_type]
         data = {
             "schedule_ids": ids,
             "next_run": next_runs.get(periodic.schedule_id),
             "last_run": str(last["created_at"]) if last else None,
             "last_status": last["status"] if last else None,
             "last_result": (last["result_data"] or last["error_message"]) if last else None,
+            **state,
+            "last_started": state["last_started"].isoformat() if state["last_started"] else None,
         }
-        name = f"periodic:{periodic.job_type}"
+        problems = []  # (level, what, fix)
         if not ids:
-            findings.append(
-                Finding(
-                    name,
+            problems.append(
+                (
                     FAIL,
                     f"Periodic job {periodic.job_type} is not registered with rq-scheduler.",
                     "Run `python manage.py rqscheduler --register-only` (or restart rqscheduler).",
-                    data=data,
                 )
             )
         elif len(ids) > 1:
-            findings.append(
-                Finding(
-                    name,
+            problems.append(
+                (
                     WARN,
                     f"Periodic job {periodic.job_type} is registered {len(ids)} times; it fires once per entry.",
                     "Run `python manage.py rqscheduler --register-only` "
                     f"(it keeps one entry per job under {SCHEDULE_ID_PREFIX}*).",
-                    data=data,
                 )
             )
+        if state["failing"]:
+            problems.append(
+                (
+                    FAIL,
+                    f"Periodic task {periodic.job_type} failed its last {state['failed_runs']} runs: "
+                    f"{state['last_error'] or 'no error recorded'}",
+                    "Open the failed runs in the admin (Background jobs, filtered by type) for the traceback "
+                    "and log; fix the cause, the next tick runs it again.",
+                )
+            )
+        if state["overdue"]:
+            problems.append(
+                (
+                    FAIL,
+                    f"Periodic task {periodic.job_type} is overdue: last started "
+                    f"{state['last_started']:%Y-%m-%d %H:%M:%S} UTC, due every {state['interval_seconds']} s.",
+                    "Check that `manage.py rqscheduler` and a `manage.py rqworker` on its queue are running.",
+                )
+            )
+        name = f"periodic:{periodic.job_type}"
+        if problems:
+            level = FAIL if any(level == FAIL for level, _, _ in problems) else WARN
+            text, fix = " ".join(what for _, what, _ in problems), " ".join(fix for _, _, fix in problems)
+            findings.append(Finding(name, level, text, fix, data=data))
         else:
             findings.append(
                 Finding(
                     name,
                     OK,
-                    f"Periodic job {periodic.job_type} registered once; last run {data['last_run'] or 'never'}"
-                    f" ({data['last_status'] or '-'}), next run {data['next_run'] or '?'}.",
+                    f"Periodic job {periodic.job_type} registered once, running and succeeding; "
+                    f"last run {data['last_run'] or 'never'} ({data['last_status'] or '-'}), "
+                    f"next run {data['next_run'] or '?'}.",
                     data=data,
                 )
             )

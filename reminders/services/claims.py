@@ -37,6 +37,7 @@ What a crash (worker killed, database gone) can and cannot do:
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +51,7 @@ from django.utils import timezone
 from common.text import truncate
 from reminders.delivery import NoEmailAddress, reminder_message, reminder_send
 from reminders.models import Reminder, ReminderStatus
+from reminders.pacing import PERMANENT, TEMPORARY, SendPacer, smtp_refusal_kind
 from reminders.selectors import reminder_claimable
 
 logger = logging.getLogger("reminders.sweep")
@@ -115,15 +117,25 @@ def reminder_fail_abandoned(*, now: datetime | None = None) -> int:
     return changed
 
 
-def _backoff(attempts: int) -> timedelta:
-    base = timedelta(seconds=settings.REMINDER_RETRY_BACKOFF_SECONDS)
-    return min(base * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+def _backoff(attempts: int, *, temporary: bool = False) -> timedelta:
+    seconds = settings.REMINDER_TEMPFAIL_BACKOFF_SECONDS if temporary else settings.REMINDER_RETRY_BACKOFF_SECONDS
+    return min(timedelta(seconds=seconds) * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
 
 
-def _record_failure(*, reminder: Reminder, token: str, error: str, retry: bool, sweep_now: datetime | None) -> str:
+def _record_failure(
+    *,
+    reminder: Reminder,
+    token: str,
+    error: str,
+    retry: bool,
+    sweep_now: datetime | None,
+    temporary: bool = False,
+) -> str:
     """Record a failed attempt; returns "retrying" or "failed".
 
-    The backoff counts from the later of the wall clock and the sweep's `now`.
+    The backoff counts from the later of the wall clock and the sweep's `now`; a
+    temporary SMTP refusal (4xx) backs off from REMINDER_TEMPFAIL_BACKOFF_SECONDS
+    (a minute: the next tick), others from REMINDER_RETRY_BACKOFF_SECONDS.
     """
     now = timezone.now()
     if sweep_now and sweep_now > now:
@@ -134,7 +146,7 @@ def _record_failure(*, reminder: Reminder, token: str, error: str, retry: bool, 
         status=ReminderStatus.FAILED if final else ReminderStatus.PENDING,
         attempts=F("attempts") + 1,
         last_error=truncate(error, ERROR_MAX),
-        next_attempt_at=None if final else now + _backoff(attempts),
+        next_attempt_at=None if final else now + _backoff(attempts, temporary=temporary),
         **RELEASED_CLAIM,
         updated_at=now,
     )
@@ -174,14 +186,27 @@ def _record_sent(*, ids: list[int], token: str) -> int:
 
 
 def reminder_deliver_chunk(
-    *, reminders: list[Reminder], token: str, mail_connection, sweep_now: datetime | None = None
+    *,
+    reminders: list[Reminder],
+    token: str,
+    mail_connection,
+    sweep_now: datetime | None = None,
+    pacer: SendPacer | None = None,
 ) -> dict[int, str]:
     """Deliver claimed reminders; returns {id: "sent" | "retrying" | "failed" | "skipped"}.
 
     The start stamp (step 2) and the sent record (step 3) are one statement per
     chunk, so a crash inside a chunk leaves at most a chunk of reminders "outcome
     unknown" (failed, never resent); see the module docstring.
+
+    Each send waits for its slot in the shared send-rate bucket (`pacer`). A
+    temporary refusal (4xx, server unreachable) is retried in place, after a
+    fresh connection, while the pacer's retry budget lasts: the server never
+    accepted the message, so sending it again cannot duplicate it, and the
+    reminders behind it keep their order. A permanent refusal (5xx) fails the
+    reminder at once; anything else is retried with the ordinary backoff.
     """
+    pacer = pacer or SendPacer()
     outcomes: dict[int, str] = {}
     messages = {}
     for reminder in reminders:
@@ -208,16 +233,10 @@ def reminder_deliver_chunk(
                 logger.info("Reminder %s skipped: changed, cancelled or claimed elsewhere meanwhile", reminder.pk)
                 outcomes[reminder.pk] = "skipped"
                 continue
-            try:
-                reminder_send(message=messages[reminder.pk], connection=mail_connection)
-            except Exception as exc:  # any backend error is a delivery error; the sweep goes on
-                error = f"{type(exc).__name__}: {exc}".strip()
-                outcome = _record_failure(reminder=reminder, token=token, error=error, retry=True, sweep_now=sweep_now)
-                logger.warning("Failed to send reminder %s (%s): %s", reminder.pk, outcome, error)
-                outcomes[reminder.pk] = outcome
-                continue
-            sent.append(reminder.pk)
-            outcomes[reminder.pk] = "sent"
+            outcome = _send_paced(reminder, messages[reminder.pk], mail_connection, pacer, token, sweep_now)
+            if outcome == "sent":
+                sent.append(reminder.pk)
+            outcomes[reminder.pk] = outcome
     finally:
         # Also on the way out of an unexpected error: what left is recorded as sent.
         recorded = _record_sent(ids=sent, token=token)
@@ -226,12 +245,52 @@ def reminder_deliver_chunk(
     return outcomes
 
 
+def _reset_connection(mail_connection) -> None:
+    """Drop a connection a refusal may have left half-open; the next send opens a fresh one."""
+    try:
+        mail_connection.close()
+    except Exception:  # a broken SMTP session may not even QUIT cleanly
+        logger.debug("mail connection close failed", exc_info=True)
+
+
+def _send_paced(reminder, message, mail_connection, pacer: SendPacer, token: str, sweep_now) -> str:
+    """Send one started reminder at the shared rate; returns its outcome (see reminder_deliver_chunk)."""
+    while True:
+        pacer.wait_turn()
+        try:
+            reminder_send(message=message, connection=mail_connection)
+        except Exception as exc:  # any backend error is a delivery error; the sweep goes on
+            error = f"{type(exc).__name__}: {exc}".strip()
+            kind = smtp_refusal_kind(exc)
+            if kind == TEMPORARY:
+                _reset_connection(mail_connection)
+                delay = pacer.retry_after_temporary()
+                if delay is not None:
+                    logger.info("Reminder %s: temporary refusal (%s), retrying in %.1f s", reminder.pk, error, delay)
+                    time.sleep(delay)
+                    continue
+            outcome = _record_failure(
+                reminder=reminder,
+                token=token,
+                error=error,
+                retry=kind != PERMANENT,
+                sweep_now=sweep_now,
+                temporary=kind == TEMPORARY,
+            )
+            logger.warning("Failed to send reminder %s (%s, %s refusal): %s", reminder.pk, outcome, kind, error)
+            pacer.last_error = error
+            pacer.send_failures += 1
+            return outcome
+        pacer.delivered()
+        return "sent"
+
+
 def reminder_deliver_claimed(
-    *, reminder: Reminder, token: str, mail_connection, sweep_now: datetime | None = None
+    *, reminder: Reminder, token: str, mail_connection, sweep_now: datetime | None = None, pacer=None
 ) -> str:
     """Deliver one claimed reminder; returns "sent", "retrying", "failed" or "skipped"."""
     return reminder_deliver_chunk(
-        reminders=[reminder], token=token, mail_connection=mail_connection, sweep_now=sweep_now
+        reminders=[reminder], token=token, mail_connection=mail_connection, sweep_now=sweep_now, pacer=pacer
     )[reminder.pk]
 
 
@@ -256,8 +315,14 @@ class SweepResult:
         return data
 
 
-def deliver_batch(reminders: list[Reminder], token: str, result: SweepResult, keep_alive, sweep_now=None) -> None:
-    """Deliver a claimed batch over one mail connection, chunk by chunk, counting outcomes into `result`."""
+def deliver_batch(
+    reminders: list[Reminder], token: str, result: SweepResult, keep_alive, sweep_now=None, pacer=None
+) -> None:
+    """Deliver a claimed batch over one mail connection, chunk by chunk, counting outcomes into `result`.
+
+    Pass the run's `pacer` so its retry budget spans every batch of the run.
+    """
+    pacer = pacer or SendPacer()
     mail = get_connection(fail_silently=False)
     try:
         mail.open()
@@ -271,6 +336,7 @@ def deliver_batch(reminders: list[Reminder], token: str, result: SweepResult, ke
                 token=token,
                 mail_connection=mail,
                 sweep_now=sweep_now,
+                pacer=pacer,
             )
             for outcome in outcomes.values():
                 if outcome == "sent":

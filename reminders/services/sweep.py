@@ -12,7 +12,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from reminders.delivery_health import delivery_tick_record
 from reminders.models import Reminder, ReminderSweepSlot
+from reminders.pacing import SendPacer
 from reminders.selectors import reminder_due_count, reminder_sweep_outlook
 from reminders.services.claims import SweepResult, deliver_batch, reminder_claim_due, reminder_fail_abandoned
 
@@ -43,17 +45,19 @@ def reminders_sweep(
     result = SweepResult(due=reminder_due_count(now=now))
     logger.info("Found %d due reminders", result.due)
     processed = 0
+    pacer = SendPacer()
     while True:
         token, ids = reminder_claim_due(limit=batch_size, now=now)
         if not ids:
             break
         batch = list(Reminder.objects.filter(pk__in=ids, claim_token=token).select_related("note", "user"))
         batch.sort(key=lambda r: (r.scheduled_at, r.pk))
-        deliver_batch(batch, token, result, keep_alive, sweep_now=now)
+        deliver_batch(batch, token, result, keep_alive, sweep_now=now, pacer=pacer)
         processed += len(ids)
         if progress:
             progress(processed, max(result.due, processed))
     logger.info("Reminder processing complete: %d sent, %d failed", result.sent, result.failed)
+    delivery_tick_record(sent=result.sent, failed=pacer.send_failures, error=pacer.last_error)
     return result
 
 

@@ -68,7 +68,9 @@ def test_user_without_email_ends_failed_with_reason(django_user_model):
 def test_smtp_down_then_recovery_sends_once(make_due, settings):
     (reminder,) = make_due(1)
     settings.EMAIL_BACKEND = "reminders.tests.backends.DownBackend"
-    settings.REMINDER_RETRY_BACKOFF_SECONDS = 300
+    # A 421 is a temporary refusal: no in-place retry here, and its backoff set long.
+    settings.REMINDER_TEMPFAIL_RETRY_SECONDS = 0
+    settings.REMINDER_TEMPFAIL_BACKOFF_SECONDS = 300
     result = services.reminders_sweep()
     assert (result.sent, result.failed, result.retrying) == (0, 1, 1)
     row = Reminder.objects.get(pk=reminder.pk)
@@ -93,7 +95,8 @@ def test_backoff_doubles_and_max_attempts_end_failed(make_due, settings):
     (reminder,) = make_due(1)
     settings.EMAIL_BACKEND = "reminders.tests.backends.DownBackend"
     settings.REMINDER_MAX_ATTEMPTS = 3
-    settings.REMINDER_RETRY_BACKOFF_SECONDS = 60
+    settings.REMINDER_TEMPFAIL_RETRY_SECONDS = 0
+    settings.REMINDER_TEMPFAIL_BACKOFF_SECONDS = 60
     now = timezone.now()
     delays = []
     for _ in range(2):

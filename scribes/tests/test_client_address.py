@@ -55,16 +55,25 @@ def staff(django_user_model):
     return django_user_model.objects.create_user(username="root", password="right-pass-42", is_staff=True)
 
 
-def test_admin_login_locks_the_username_after_the_failure_limit(client, staff, settings):
+def test_a_failed_login_flood_from_one_address_does_not_lock_the_admin_out_elsewhere(client, staff, settings):
+    attacker = "203.0.113.9"
     for i in range(settings.AXES_FAILURE_LIMIT - 1):
-        assert admin_login(client, "root", f"wrong-{i}", address=f"192.0.2.{i}").status_code == 200
+        assert admin_login(client, "root", f"wrong-{i}", address=attacker).status_code == 200
     # The failure that reaches the limit is answered with the lockout itself.
-    assert admin_login(client, "root", "wrong-last", address="192.0.2.99").status_code == 429
-    # From yet another address, even the right password is refused now.
-    response = admin_login(client, "root", "right-pass-42", address="192.0.2.200")
-    assert response.status_code == 429
+    assert admin_login(client, "root", "wrong-last", address=attacker).status_code == 429
+    # That address is locked, even with the right password...
+    assert admin_login(client, "root", "right-pass-42", address=attacker).status_code == 429
     assert not client.session.get("_auth_user_id")
+    # ...the administrator, from their own address, is not.
+    assert admin_login(client, "root", "right-pass-42", address="192.0.2.200").status_code == 302
+    client.logout()
     call_command("axes_reset_username", "root")
+    assert admin_login(client, "root", "right-pass-42", address=attacker).status_code == 302
+
+
+def test_failures_for_one_username_from_many_addresses_do_not_add_up(client, staff, settings):
+    for i in range(settings.AXES_FAILURE_LIMIT + 2):
+        assert admin_login(client, "root", f"wrong-{i}", address=f"192.0.2.{i}").status_code == 200
     assert admin_login(client, "root", "right-pass-42", address="192.0.2.200").status_code == 302
 
 
