@@ -53,6 +53,9 @@ class BackgroundJob(models.Model):
     #: Lines the task wrote through `job.log(...)`, cut to JOBS_LOG_MAX_CHARS (the latest kept).
     log = models.TextField(blank=True, default="", db_default="")
     queue = models.CharField(max_length=64)
+    #: The X-Request-ID of the request that started the job (empty for periodic runs): on
+    #: the web's and the worker's log lines alike, so an operator follows one to the other.
+    request_id = models.CharField(max_length=128, blank=True, default="", db_default="")
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -21,6 +21,7 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from common import queues
+from common.requestid import request_id_var
 from jobs import services
 from jobs.failures import JobLog, traceback_text
 from jobs.models import BackgroundJob
@@ -126,6 +127,15 @@ def run_tracked(spec: TaskSpec, job_id: str | None, kwargs: dict[str, Any]) -> A
             )
             return {"skipped": f"row is {skipped_status}"}
 
+    # The job's log lines carry the id of the request that started it, as the web's did.
+    token = request_id_var.set(row.request_id)
+    try:
+        return _run_claimed(spec, row, rq_job, queue, kwargs)
+    finally:
+        request_id_var.reset(token)
+
+
+def _run_claimed(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, kwargs: dict[str, Any]) -> Any:
     logger.info("[queue %s] job %s (%s) started, attempt %d", queue, row.job_id, spec.job_type, row.attempts)
     started = time.monotonic()
     ctx = JobContext(row)

@@ -109,7 +109,7 @@ class BackgroundJobAdmin(admin.ModelAdmin):
     list_filter = ["status", JobTypeFilter, AgeFilter, QueueFilter]
     # Choices from the code and an estimated total: a million rows stay cheap (operations/admin_lists.py).
     paginator = EstimatedCountPaginator
-    search_fields = ["job_id", "rq_job_id", "user__username"]
+    search_fields = ["job_id", "rq_job_id", "request_id", "user__username"]
     readonly_fields = [f.name for f in BackgroundJob._meta.fields] + [
         "duration",
         "rq_state",

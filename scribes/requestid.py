@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
+from common.requestid import request_id_var
+
 HEADER = "X-Request-ID"
 #: What a client may send: a proxy's or a caller's id, not arbitrary text for our logs.
 _ACCEPTED = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 
 def request_id_for(header: str | None) -> str:

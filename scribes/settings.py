@@ -341,6 +341,7 @@ LOGGING = {
     "loggers": {
         "scribes": {"level": LOG_LEVEL},
         "jobs": {"level": LOG_LEVEL},
+        "operations": {"level": LOG_LEVEL},
         "reminders": {"level": LOG_LEVEL},
         "semantic": {"level": LOG_LEVEL},
     },

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from rq import Callback, Retry
 
 from common.exceptions import ServiceUnavailable
+from common.requestid import request_id_var
 from common.text import truncate
 from jobs import transitions
 from jobs.models import BackgroundJob, JobStatus
@@ -54,6 +55,7 @@ def _queued_row(spec: TaskSpec, *, user=None, params: dict | None = None) -> Bac
         params=params or {},
         queue=spec.queue,
         status=JobStatus.QUEUED,
+        request_id=request_id_var.get(),
     )
 
 
