@@ -3,9 +3,13 @@
 
 A periodic job is *failing* when its last PERIODIC_FAILING_RUNS finished runs all
 failed (one failure among successes is a blip the next tick repairs), and
-*overdue* when its last start is more than two cron intervals (plus a minute of
-scheduler and queue slack) ago. A job that never ran is neither: a fresh install
-has no runs, and a missing scheduler or worker is reported on its own.
+*overdue* when its last finished run is more than two cron intervals (plus a
+minute of scheduler and queue slack) old: a run still going after that long
+holds up the ticks behind it too. A job that never ran is neither: a fresh
+install has no runs, and a missing scheduler or worker is reported on its own.
+One read per periodic job, on the finished-rows index (completed_at), as
+/metrics' scribes_periodic_last_run_timestamp_seconds reads it: cheap enough
+for every /health poll.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ def _interval(cron: str, at: datetime) -> timedelta:
 
 
 def periodic_job_health(*, now: datetime | None = None) -> list[dict]:
-    """[{job_type, failing, failed_runs, last_error, overdue, last_started, interval_seconds}], one per
-    periodic job; two indexed reads each (the newest finished and started rows)."""
+    """[{job_type, failing, failed_runs, last_error, overdue, last_finished, interval_seconds}], one per
+    periodic job."""
     now = now or timezone.now()
     states = []
     for periodic in all_periodic_jobs():
@@ -42,27 +46,22 @@ def periodic_job_health(*, now: datetime | None = None) -> list[dict]:
                 completed_at__isnull=False,
             )
             .order_by("-completed_at")
-            .values("status", "error_message")[:PERIODIC_FAILING_RUNS]
+            .values("status", "error_message", "completed_at")[:PERIODIC_FAILING_RUNS]
         )
         failed = 0
         for run in finished:
             if run["status"] != JobStatus.FAILED:
                 break
             failed += 1
-        last_started = (
-            BackgroundJob.objects.filter(job_type=periodic.job_type, started_at__isnull=False)
-            .order_by("-started_at")
-            .values_list("started_at", flat=True)
-            .first()
-        )
+        last_finished = finished[0]["completed_at"] if finished else None
         states.append(
             {
                 "job_type": periodic.job_type,
                 "failing": failed >= PERIODIC_FAILING_RUNS,
                 "failed_runs": failed,
                 "last_error": finished[0]["error_message"] if failed else "",
-                "overdue": last_started is not None and now - last_started > 2 * interval + OVERDUE_SLACK,
-                "last_started": last_started,
+                "overdue": last_finished is not None and now - last_finished > 2 * interval + OVERDUE_SLACK,
+                "last_finished": last_finished,
                 "interval_seconds": int(interval.total_seconds()),
             }
         )
@@ -80,7 +79,7 @@ def periodic_job_problems(states: list[dict]) -> list[str]:
             )
         if state["overdue"]:
             problems.append(
-                f"periodic task {state['job_type']} is overdue: last started "
-                f"{state['last_started']:%Y-%m-%d %H:%M:%S} UTC, due every {state['interval_seconds']} s"
+                f"periodic task {state['job_type']} is overdue: last finished "
+                f"{state['last_finished']:%Y-%m-%d %H:%M:%S} UTC, due every {state['interval_seconds']} s"
             )
     return problems

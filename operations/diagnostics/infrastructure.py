@@ -170,7 +170,7 @@ def check_scheduler() -> list[Finding]:
             "last_status": last["status"] if last else None,
             "last_result": (last["result_data"] or last["error_message"]) if last else None,
             **state,
-            "last_started": state["last_started"].isoformat() if state["last_started"] else None,
+            "last_finished": state["last_finished"].isoformat() if state["last_finished"] else None,
         }
         problems = []  # (level, what, fix)
         if not ids:
@@ -204,8 +204,8 @@ def check_scheduler() -> list[Finding]:
             problems.append(
                 (
                     FAIL,
-                    f"Periodic task {periodic.job_type} is overdue: last started "
-                    f"{state['last_started']:%Y-%m-%d %H:%M:%S} UTC, due every {state['interval_seconds']} s.",
+                    f"Periodic task {periodic.job_type} is overdue: last finished "
+                    f"{state['last_finished']:%Y-%m-%d %H:%M:%S} UTC, due every {state['interval_seconds']} s.",
                     "Check that `manage.py rqscheduler` and a `manage.py rqworker` on its queue are running.",
                 )
             )

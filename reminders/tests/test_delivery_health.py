@@ -122,6 +122,6 @@ def test_an_overdue_periodic_job_makes_health_degraded(api_client, redis_conn, s
     body = api_client.get("/health").json()
     assert body["status"] == "degraded"
     (line,) = [line for line in body["problems"] if "reminder_sweep" in line]
-    assert line.startswith("periodic task reminder_sweep is overdue: last started ") and "every 60 s" in line
+    assert line.startswith("periodic task reminder_sweep is overdue: last finished ") and "every 60 s" in line
     (finding,) = [f for f in check_scheduler() if f.name == "periodic:reminder_sweep"]
     assert finding.level == FAIL and "rqscheduler" in finding.fix

@@ -210,3 +210,13 @@ def test_without_redis_a_pacer_keeps_the_rate_for_its_own_process():
     for _ in range(26):
         pacer.wait_turn()
     assert time.monotonic() - started >= 25 / 50 - 0.02
+
+
+def test_a_retry_budget_that_could_outlast_the_claim_lease_is_a_startup_error(settings):
+    from reminders.checks import E003, check_tempfail_retry
+
+    assert check_tempfail_retry(None) == []
+    settings.REMINDER_CLAIM_LEASE_SECONDS = 60
+    settings.REMINDER_TEMPFAIL_RETRY_SECONDS = 40
+    (error,) = check_tempfail_retry(None)
+    assert error.id == E003 and "REMINDER_CLAIM_LEASE_SECONDS=60" in error.msg
