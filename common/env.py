@@ -1,6 +1,7 @@
 """Typed readers for configuration taken from the environment (12-factor)."""
 
 import os
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
@@ -46,22 +47,30 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+#: Query parameters of a URL that carry a secret (redis-py's and libpq's `password`, tokens, keys).
+SECRET_QUERY_PARAM = re.compile(r"pass|pwd|secret|token|key|auth|credential|sslpassword", re.I)
+
+
 def mask_url(url: str) -> str:
-    """Return `url` with any password replaced by `***`, safe to log."""
+    """Return `url` with its secrets replaced by `***`, safe to log: the userinfo password and secret query values."""
     if not url:
         return url
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "<unparseable url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"{user}:***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if port:
+            host = f"{host}:{port}"
+        netloc = f"{parts.username or ''}:***@{host}"
+    query = "&".join(
+        f"{name}=***" if SECRET_QUERY_PARAM.search(name) else f"{name}={value}" if sep else name
+        for name, sep, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def database_from_url(url: str, *, conn_max_age: int) -> dict:

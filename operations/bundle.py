@@ -3,15 +3,17 @@
 The old guide's "when to contact support" list (versions, `pip freeze`,
 `redis-cli INFO`, the last failed jobs, logs) as one tar.gz: doctor's findings,
 versions, settings with every secret masked, queue and worker state, and the
-last failures with their tracebacks. Masking is by name (anything that looks
-like a password, key, token or DSN) and by value (URL passwords, and the
-secret key's value wherever else it appears).
+last failures with their tracebacks, Redis INFO, and the tails of the process
+logs in LOG_DIR. Masking is by name (anything that looks like a password, key,
+token or DSN) and by value (URL passwords and secret query parameters, and the
+secret key's value wherever else it appears). The file is written 0600.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import platform
 import re
 import sys
@@ -31,6 +33,14 @@ NOT_SECRET = {"DEFAULT_AUTO_FIELD", "SECURE_PROXY_SSL_HEADER"}
 FAILURES = 50
 #: user:password@ inside any URL in free text (a traceback, a finding's message).
 URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s\"']*:)[^@\s\"']+@", re.I)
+#: A secret query parameter (?password=..., &token=...) inside any URL in free text.
+URL_SECRET_PARAM = re.compile(
+    r"([?&][^=&\s\"']*(?:pass|pwd|secret|token|key|auth|credential)[^=&\s\"']*=)[^&\s\"']+", re.I
+)
+#: Redis INFO sections the bundle carries (no section holds a secret; `requirepass` is CONFIG's, not INFO's).
+REDIS_INFO_SECTIONS = ("server", "memory", "clients", "persistence")
+#: Lines kept from the end of each log file in LOG_DIR.
+LOG_TAIL_LINES = 500
 
 README = """Scribes support bundle
 ======================
@@ -39,6 +49,8 @@ versions.json   Python, Django, RQ, Redis server, database server, and every ins
 settings.json   Django settings; passwords, keys, tokens and URL passwords replaced by ***
 queues.json     per queue: length, paused flag, workers listening; every worker's state and current job
 failures.json   the last {failures} failed jobs: type, queue, times, attempts, error, traceback, log lines
+redis_info.json Redis INFO: server, memory, clients, persistence
+logs/           the last {log_lines} lines of each *.log file in LOG_DIR (when it is set), secrets masked
 Read doctor.json first: each non-OK finding names its fix.
 """
 
@@ -50,6 +62,7 @@ def _secret_values() -> list[str]:
 
 def mask_text(text: str, secrets: list[str]) -> str:
     text = URL_PASSWORD.sub(rf"\1{MASK}@", text)
+    text = URL_SECRET_PARAM.sub(rf"\1{MASK}", text)
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text
@@ -120,6 +133,34 @@ def queue_state() -> dict:
     return state
 
 
+def redis_info() -> dict:
+    from jobs.rqkeys import rq_connection
+
+    try:
+        connection = rq_connection()
+        return {section: connection.info(section) for section in REDIS_INFO_SECTIONS}
+    except Exception as exc:
+        return {"error": f"Redis unreachable: {type(exc).__name__}: {exc}"}
+
+
+def log_tails(lines: int = LOG_TAIL_LINES) -> dict[str, str]:
+    """The last `lines` lines of each `*.log` in LOG_DIR (the processes' logs), by file name; {} without LOG_DIR."""
+    from collections import deque
+    from pathlib import Path
+
+    directory = getattr(settings, "LOG_DIR", "")
+    if not directory or not Path(directory).is_dir():
+        return {}
+    tails = {}
+    for path in sorted(Path(directory).glob("*.log")):
+        try:
+            with path.open(errors="replace") as handle:
+                tails[f"logs/{path.name}"] = "".join(deque(handle, maxlen=lines))
+        except OSError as exc:
+            tails[f"logs/{path.name}"] = f"unreadable: {exc}\n"
+    return tails
+
+
 def recent_failures(limit: int = FAILURES) -> list[dict]:
     from jobs.models import BackgroundJob, JobStatus
 
@@ -133,15 +174,20 @@ def support_bundle_write(*, path: str, findings: list) -> list[str]:
     """Write the tar.gz at `path`; returns the names of its members."""
     secrets = _secret_values()
     members = {
-        "README.txt": README.format(failures=FAILURES),
+        "README.txt": README.format(failures=FAILURES, log_lines=LOG_TAIL_LINES),
         "doctor.json": [finding.as_dict() for finding in findings],
         "versions.json": versions(),
         "settings.json": settings_snapshot(),
         "queues.json": queue_state(),
         "failures.json": recent_failures(),
+        "redis_info.json": redis_info(),
         "created.json": {"at": timezone.now().isoformat(), "by": "manage.py doctor --bundle"},
+        **log_tails(),
     }
-    with tarfile.open(path, "w:gz") as archive:
+    # Owner-only from the first byte: the bundle describes the deployment even with secrets masked.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(descriptor, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as archive:
         for name, content in members.items():
             text = content if isinstance(content, str) else json.dumps(content, indent=2, default=str)
             # Tracebacks and findings may quote a URL or the secret key: mask values once more.

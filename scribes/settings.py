@@ -319,6 +319,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging -------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+#: Where the processes' log files are (`*.log`), for the support bundle's log tails ("" = not kept in files).
+LOG_DIR = env_str("LOG_DIR", "")
 #: "plain" (a line of text, " [request id]" after the logger name inside a request) or
 #: "json" (one JSON object a line: time, level, logger, message, request_id).
 LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()

@@ -76,3 +76,45 @@ def test_masking_by_name_by_url_and_by_value():
         mask_text('url "postgres://u:p%40ss@db/x" and s3cr3t-value', ["s3cr3t-value"])
         == 'url "postgres://u:***@db/x" and ***'
     )
+
+
+def test_bundle_masks_secrets_in_url_queries_is_owner_only_and_carries_redis_info_and_log_tails(
+    redis_conn, settings, tmp_path
+):
+    import os
+    import stat
+
+    settings.REDIS_URL = "redis://cache.internal:6379/0?password=redis-query-pass-1&db=0"
+    settings.DATABASE_URL = "postgres://app:db-userinfo-pass-2@db:5432/scribes?sslmode=require&password=db-query-pass-3"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "worker.log").write_text(
+        "".join(f"line {i}\n" for i in range(1000)) + "connecting to redis://h:6379/0?password=log-pass-4 failed\n"
+    )
+    settings.LOG_DIR = str(logs)
+    path = tmp_path / "bundle.tar.gz"
+    path.write_bytes(b"old")
+    path.chmod(0o644)  # an existing world-readable file is made owner-only too
+    with pytest.raises(CommandError):
+        call_command("doctor", "--bundle", str(path))
+
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    files = _read(path)
+    everything = "\n".join(files.values())
+    for secret in ["redis-query-pass-1", "db-userinfo-pass-2", "db-query-pass-3", "log-pass-4"]:
+        assert secret not in everything, secret
+    assert "password=***" in files["settings.json"] and "sslmode=require" in files["settings.json"]
+    info = json.loads(files["redis_info.json"])
+    assert set(info) == {"server", "memory", "clients", "persistence"}
+    assert info["server"]["redis_version"] and "used_memory" in info["memory"]
+    tail = files["logs/worker.log"].splitlines()
+    assert len(tail) == 500 and tail[0] == "line 501" and tail[-1].endswith("password=*** failed")
+
+
+def test_doctor_prints_no_password_given_as_a_url_query_parameter(redis_conn, settings, capsys):
+    settings.REDIS_URL = "redis://127.0.0.1:6379/9?password=doctor-query-pass"
+    with pytest.raises(CommandError):
+        call_command("doctor")
+    out = capsys.readouterr()
+    assert "doctor-query-pass" not in out.out + out.err
+    assert "password=***" in out.out
