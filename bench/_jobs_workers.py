@@ -217,6 +217,36 @@ def _scaling(connection, queue, n: int, rounds: int) -> dict:
     return figures
 
 
+def _signals_cost(connection, queue, trips, n: int, rounds: int, db_name: str) -> dict:
+    """The system worker's tracked jobs with the operator signals (a request id on each job, the
+    /metrics counters counted at each finish) against the same jobs without them, alternating."""
+    from common.requestid import request_id_var
+    from jobs import transitions
+    from jobs.worker import ScribesSimpleWorker
+    from operations.job_counters import job_counters_observe
+
+    def run_round(jobs: int, with_signals: bool) -> dict:
+        if not with_signals:
+            transitions.unobserve("job counters")
+        token = request_id_var.set("bench-request-id" if with_signals else "")
+        try:
+            return _worker_round(connection, queue, trips, jobs, ScribesSimpleWorker, True)
+        finally:
+            request_id_var.reset(token)
+            transitions.observe("job counters", job_counters_observe)
+
+    totals = _interleaved(run_round, n, rounds)
+    after, before = totals[True], totals[False]
+    return {
+        "benchmark": f"jobs: ScribesSimpleWorker, {db_name}, tracked no-op jobs with a request id and the /metrics "
+        "counters counted at each finish vs without (jobs/s; round trips per job)",
+        "figure": f"{after['rate']:.0f} with ({after['round_trips']:.1f})",
+        "baseline": f"{before['rate']:.0f} without ({before['round_trips']:.1f})",
+        "ratio": f"{after['rate'] / before['rate']:.2f}",
+        "target": "report",
+    }
+
+
 def worker_rows(connection, queue, trips: RoundTrips, *, quick: bool, db_name: str) -> list[dict]:
     """Throughput and Redis round trips per worker class and job mix, the floors, the progress interval, scaling."""
     from jobs.worker import ScribesSimpleWorker, ScribesWorker
@@ -287,6 +317,7 @@ def worker_rows(connection, queue, trips: RoundTrips, *, quick: bool, db_name: s
             "target": "report",
         }
     )
+    rows.append(_signals_cost(connection, queue, trips, n // 2, rounds, db_name))
     scaled = _scaling(connection, queue, 200 if quick else 1000, rounds)
     for tracked in (False, True):
         one, two = scaled[(1, tracked)], scaled[(2, tracked)]

@@ -47,6 +47,11 @@ def observe(name: str, callback: Observer) -> None:
     _OBSERVERS[name] = callback
 
 
+def unobserve(name: str) -> None:
+    """Remove the observer registered as `name` (no error when there is none)."""
+    _OBSERVERS.pop(name, None)
+
+
 def _notify(transition: str, rows: list[BackgroundJob]) -> list[BackgroundJob]:
     if rows:
         for callback in _OBSERVERS.values():

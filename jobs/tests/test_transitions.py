@@ -149,7 +149,7 @@ def test_every_transition_reaches_the_observers_with_the_rows_it_changed():
         transitions.cancel(job_ids=[periodic.pk], reason="stop", now=NOW)
         transitions.cancel(job_ids=[periodic.pk], reason="again", now=NOW)  # changes nothing: not observed
     finally:
-        transitions._OBSERVERS.pop("test")
+        transitions.unobserve("test")
     assert seen == [
         ("create", [JobStatus.QUEUED]),
         ("claim", [JobStatus.RUNNING]),
