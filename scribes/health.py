@@ -60,7 +60,7 @@ def _periodic_and_delivery(problems: list[str]) -> dict:
     """
     from redis.exceptions import RedisError
 
-    from jobs.periodic import periodic_job_health, periodic_job_problems
+    from operations.periodic import periodic_job_health, periodic_job_problems
     from reminders.delivery_health import delivery_state
 
     report = {}

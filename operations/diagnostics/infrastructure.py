@@ -151,7 +151,7 @@ def check_scheduler() -> list[Finding]:
     for entry, when in scheduler.get_jobs(with_times=True):
         next_runs[entry.id] = when.isoformat() if when else None
     from jobs.models import BackgroundJob
-    from jobs.periodic import periodic_job_health
+    from operations.periodic import periodic_job_health
 
     runs = {state["job_type"]: state for state in periodic_job_health()}
     for periodic in all_periodic_jobs():
