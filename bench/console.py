@@ -165,7 +165,7 @@ def _run(quick: bool, where: str) -> list[dict]:
             "figure": f"{statistics.median(direct):.0f} / {percentile(direct, 0.95):.0f}",
             "baseline": f"dashboard page from the rollups {week:.0f}",
             "ratio": f"{statistics.median(direct) / week:.1f}×",
-            "target": "report (rollups kept while this is over 300 ms)",
+            "target": "report (a page needs two: see docs/PERFORMANCE.md)",
         }
     )
     out.append(
