@@ -21,8 +21,13 @@ MARK = "BENCH-JSON:"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
+#: Modules of bench/ that are not benchmarks: Locust's user classes (`make load` runs them).
+NOT_BENCHMARKS = {"locustfile"}
+
+
 def modules() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules([str(ROOT / "bench")]) if not m.name.startswith("_"))
+    names = (m.name for m in pkgutil.iter_modules([str(ROOT / "bench")]))
+    return sorted(name for name in names if not name.startswith("_") and name not in NOT_BENCHMARKS)
 
 
 def run_module(name: str, quick: bool) -> list[dict]:

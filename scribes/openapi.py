@@ -1,7 +1,7 @@
 """drf-spectacular post-processing: document the error responses every endpoint can give.
 
 Views document their success shapes; the 4xx/503 bodies come from one place
-(`common.exceptions`), so they are added here for every operation. The fuzz test
+(`scribes.handlers`), so they are added here for every operation. The fuzz test
 checks that each response matches the schema, so a missing code is a failure.
 """
 

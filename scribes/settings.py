@@ -4,11 +4,12 @@ Unset `DATABASE_URL` means an SQLite file under `var/`; `REDIS_URL` must point a
 Redis server (`make run` and `make test` start a throwaway one when it is unset).
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 from common import queues
-from common.env import database_from_url, env_bool, env_int, env_list, env_str
+from common.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SCRIBES_VAR_DIR", str(BASE_DIR / "var")))
@@ -70,6 +71,8 @@ MIDDLEWARE = [
     # First: X-Request-ID in, out, and on every log line of the request (scribes/requestid.py).
     "scribes.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A view that gets no pooled database connection in time: 503 + Retry-After.
+    "scribes.dbpool.DatabaseBusyMiddleware",
     # Static files (admin CSS, the Swagger UI of /docs) straight from the app,
     # compressed and with hashed names, so the image needs no file server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -119,10 +122,32 @@ ASGI_APPLICATION = "scribes.asgi.application"
 #: worker, the scheduler and manage.py keep their connections.
 SERVED_BY_ASGI = env_bool("SCRIBES_ASGI", False)
 
+#: Processes that serve requests: the ASGI web process, `manage.py runserver` (a
+#: thread per request) and scribes.wsgi. On PostgreSQL they borrow connections from
+#: Django's psycopg pool (DB_POOL_*), so however many requests arrive at once, one
+#: process never holds more than DB_POOL_MAX_SIZE connections; a request that
+#: cannot get one within DB_POOL_TIMEOUT seconds is a 503 (scribes.dbpool). The
+#: RQ worker and scheduler keep one persistent connection each (CONN_MAX_AGE): a
+#: pool does not survive the worker's fork per job.
+SERVES_REQUESTS = SERVED_BY_ASGI or env_bool("SCRIBES_WSGI", False) or sys.argv[1:2] == ["runserver"]
+DB_POOL = env_bool("DB_POOL", True)
+DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2, minimum=0)
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10, minimum=1)
+DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 5.0, minimum=0.1)
+
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     conn_max_age = 0 if SERVED_BY_ASGI else env_int("CONN_MAX_AGE", 60)
     DATABASES = {"default": database_from_url(DATABASE_URL, conn_max_age=conn_max_age)}
+    if DB_POOL and SERVES_REQUESTS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django refuses a pool with persistent connections: a request's connection
+        # goes back to the pool when the request ends.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": min(DB_POOL_MIN_SIZE, DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT,
+        }
 else:
     DATABASES = {
         "default": {
@@ -210,6 +235,11 @@ JOBS_EVENTS_TTL = env_int("JOBS_EVENTS_TTL", 3600, minimum=60)
 JOBS_EVENTS_KEEPALIVE_SECONDS = env_int("JOBS_EVENTS_KEEPALIVE_SECONDS", 15, minimum=1)
 #: Open event streams one web process serves at once (each holds a Redis connection); more get a 503.
 JOBS_EVENTS_MAX_STREAMS = env_int("JOBS_EVENTS_MAX_STREAMS", 1000, minimum=1)
+#: Largest request body the web process accepts (bytes; nginx's client_max_body_size is 5m): a
+#: larger declared Content-Length, or a streamed body passing it, is a 413 before Django reads it.
+REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
+#: Open event streams one user may hold in one web process; one more is a 429 with Retry-After.
+LIVE_STREAMS_PER_USER = env_int("LIVE_STREAMS_PER_USER", 20, minimum=1)
 #: Worker registration TTL; a worker that stops heart-beating for this long is dead.
 RQ_WORKER_TTL = env_int("RQ_WORKER_TTL", 60, minimum=15)
 
@@ -237,7 +267,13 @@ RQ_SHOW_ADMIN_LINK = True
 # Shared through Redis so every web process counts against the same limit.
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "scribes:cache"}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "scribes:cache",
+            # A Redis that does not answer costs a request 2 s at most (the throttles then fail open).
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -253,9 +289,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "scribes.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "common.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "scribes.handlers.api_exception_handler",
     # Scoped limits: views opt in with `throttle_scope`; 429 carries Retry-After.
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    # Fails open (logs a warning) while the cache's Redis is down: served, not a 500.
+    "DEFAULT_THROTTLE_CLASSES": ["scribes.throttling.FailOpenScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "auth": env_str("THROTTLE_AUTH", "20/min"),
         "jobs": env_str("THROTTLE_JOBS", "10/min"),

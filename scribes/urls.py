@@ -24,7 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler400 = "common.exceptions.json_bad_request"
-handler403 = "common.exceptions.json_permission_denied"
-handler404 = "common.exceptions.json_not_found"
-handler500 = "common.exceptions.json_server_error"
+handler400 = "scribes.handlers.json_bad_request"
+handler403 = "scribes.handlers.json_permission_denied"
+handler404 = "scribes.handlers.json_not_found"
+handler500 = "scribes.handlers.json_server_error"
