@@ -70,7 +70,7 @@ def job_events_publish(*, rows: Iterable[BackgroundJob], progress: bool = False)
     if not watched or not settings.REDIS_URL:
         return 0
     try:
-        pipe = rqkeys.probe_connection().pipeline(transaction=False)
+        pipe = rqkeys.job_or_probe_connection().pipeline(transaction=False)
         for row in watched:
             key = events_key(row.job_id)
             data = json.dumps(job_document(row), separators=(",", ":"))

@@ -53,6 +53,19 @@ def probe_connection() -> redis.Redis:
     return _probe_connection(settings.REDIS_URL)
 
 
+def job_or_probe_connection() -> redis.Redis:
+    """Inside an RQ job, the worker's own connection; elsewhere the short-timeout probe.
+
+    A forked work-horse has the worker's connection open already (RQ used it to
+    start the job); any other client would open a new one for every job, a
+    handshake of several round trips each time.
+    """
+    from rq import get_current_job
+
+    job = get_current_job()
+    return job.connection if job is not None else probe_connection()
+
+
 @functools.lru_cache(maxsize=4)
 def _probe_connection(url: str) -> redis.Redis:
     # One pool per process and URL (redis-py resets it in a forked child). A Redis

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from jobs import transitions
 from jobs.models import FINAL_STATUSES, BackgroundJob
-from jobs.rqkeys import probe_connection
+from jobs.rqkeys import job_or_probe_connection, probe_connection
 from operations.stats import BOUNDS
 
 logger = logging.getLogger("operations.job_counters")
@@ -50,7 +50,7 @@ def job_counters_observe(transition: str, rows: list[BackgroundJob]) -> None:
 def job_counters_add(*, rows: list[BackgroundJob]) -> None:
     """Count finished rows: their outcome, and where known their queue wait and run time. Never raises."""
     try:
-        pipe = probe_connection().pipeline(transaction=False)
+        pipe = job_or_probe_connection().pipeline(transaction=False)
         for row in rows:
             group = f"{row.queue}|{row.job_type}"
             pipe.hincrby(KEY, f"outcome|{group}|{row.status}", 1)
