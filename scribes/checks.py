@@ -1,9 +1,10 @@
 """Project-wide checks: secrets that must not reach production."""
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 
 E001 = "scribes.E001"
+W001 = "scribes.W001"  # the web processes' pools cannot all fit under the server's max_connections
 #: Shorter keys are refused with DEBUG off (Django's own check warns below 50 too).
 SECRET_KEY_MIN_LENGTH = 50
 #: The placeholder of docker/.env.example; a copy that was never edited must not start.
@@ -35,3 +36,26 @@ def check_secret_key_not_dev_default(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.database)
+def check_pool_fits_the_server(app_configs, databases=None, **kwargs):
+    """WEB_CONCURRENCY x DB_POOL_MAX_SIZE + the workers' connections must fit under max_connections.
+
+    A database check: it runs where Django asks for those (`migrate`,
+    `check --database default`), never on a plain start without a server.
+    """
+    from django.db import connections
+
+    from scribes.dbpool import configured_pool_problem
+
+    if not databases or "default" not in databases:
+        return []
+    try:
+        found = configured_pool_problem(connections["default"])
+    except Exception:  # the server is unreachable: other checks and commands say so
+        return []
+    if found is None:
+        return []
+    problem, hint = found
+    return [Warning(problem, hint=hint, id=W001)]

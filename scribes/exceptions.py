@@ -13,10 +13,15 @@ class ServiceUnavailable(Exception):
 
 
 def api_exception_handler(exc, context):
-    if isinstance(exc, ServiceUnavailable):
-        from rest_framework.response import Response
+    from rest_framework.response import Response
 
+    from scribes.dbpool import BUSY_DETAIL, is_pool_exhausted, retry_after_seconds
+
+    if isinstance(exc, ServiceUnavailable):
         return Response({"detail": str(exc)}, status=503)
+    if is_pool_exhausted(exc):
+        logger.warning("API request refused with 503: %s", exc)
+        return Response({"detail": BUSY_DETAIL}, status=503, headers={"Retry-After": str(retry_after_seconds())})
     response = exception_handler(exc, context)
     if response is not None and not isinstance(response.data, dict):
         response.data = {"detail": response.data}
@@ -28,6 +33,13 @@ def json_not_found(request, exception=None):
 
 
 def json_server_error(request):
+    import sys
+
+    from scribes.dbpool import busy_response, is_pool_exhausted
+
+    # Raised outside a view (a middleware's own query): still a 503, not a 500.
+    if is_pool_exhausted(sys.exc_info()[1]):
+        return busy_response()
     # The traceback goes to the log (Django logs it before calling this view),
     # never into the response.
     return JsonResponse({"detail": "Internal server error."}, status=500)

@@ -4,11 +4,12 @@ Unset `DATABASE_URL` means an SQLite file under `var/`; `REDIS_URL` must point a
 Redis server (`make run` and `make test` start a throwaway one when it is unset).
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 from scribes import queues
-from scribes.env import database_from_url, env_bool, env_int, env_list, env_str
+from scribes.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SCRIBES_VAR_DIR", str(BASE_DIR / "var")))
@@ -66,6 +67,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A view that gets no pooled database connection in time: 503 + Retry-After.
+    "scribes.dbpool.DatabaseBusyMiddleware",
     # Static files (admin CSS, the Swagger UI of /docs) straight from the app,
     # compressed and with hashed names, so the image needs no file server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -115,10 +118,32 @@ ASGI_APPLICATION = "scribes.asgi.application"
 #: worker, the scheduler and manage.py keep their connections.
 SERVED_BY_ASGI = env_bool("SCRIBES_ASGI", False)
 
+#: Processes that serve requests: the ASGI web process, `manage.py runserver` (a
+#: thread per request) and scribes.wsgi. On PostgreSQL they borrow connections from
+#: Django's psycopg pool (DB_POOL_*), so however many requests arrive at once, one
+#: process never holds more than DB_POOL_MAX_SIZE connections; a request that
+#: cannot get one within DB_POOL_TIMEOUT seconds is a 503 (scribes.dbpool). The
+#: RQ worker and scheduler keep one persistent connection each (CONN_MAX_AGE): a
+#: pool does not survive the worker's fork per job.
+SERVES_REQUESTS = SERVED_BY_ASGI or env_bool("SCRIBES_WSGI", False) or sys.argv[1:2] == ["runserver"]
+DB_POOL = env_bool("DB_POOL", True)
+DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2, minimum=0)
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10, minimum=1)
+DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 5.0, minimum=0.1)
+
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     conn_max_age = 0 if SERVED_BY_ASGI else env_int("CONN_MAX_AGE", 60)
     DATABASES = {"default": database_from_url(DATABASE_URL, conn_max_age=conn_max_age)}
+    if DB_POOL and SERVES_REQUESTS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django refuses a pool with persistent connections: a request's connection
+        # goes back to the pool when the request ends.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": min(DB_POOL_MIN_SIZE, DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT,
+        }
 else:
     DATABASES = {
         "default": {
