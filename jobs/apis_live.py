@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -82,9 +83,50 @@ def _authorize(request, job_id: uuid.UUID):
         row = background_job_get_for_user(user=user, job_id=job_id)
         if row is None:
             return _error(404, f"No job {job_id}.")
-        return row, events.job_document(row)
+        # The token (knox's row) is looked at again at each keep-alive; a session has none.
+        token_pk = getattr(drf_request.auth, "pk", None)
+        return row, events.job_document(row), user.pk, token_pk
     finally:
         _close_connections()
+
+
+def _token_alive(token_pk) -> bool:
+    """Whether the stream's token is still neither revoked nor expired; runs in a thread, closes its connection."""
+    from django.db.models import Q
+    from django.utils import timezone
+    from knox.models import AuthToken
+
+    try:
+        return (
+            AuthToken.objects.filter(pk=token_pk).filter(Q(expiry__isnull=True) | Q(expiry__gt=timezone.now())).exists()
+        )
+    except DatabaseError as exc:  # the pool is busy or the database away: look again next time
+        logger.warning("Event stream: could not check its token (%s: %s)", type(exc).__name__, exc)
+        return True
+    finally:
+        _close_connections()
+
+
+#: Open streams per user id in this process (the event loop's thread alone touches it).
+_open_streams: dict[int, int] = {}
+
+
+class _Slot:
+    """One of a user's LIVE_STREAMS_PER_USER stream slots, given back once (the body's end or the response's close)."""
+
+    def __init__(self, user_id: int):
+        self.user_id = user_id
+        self.held = True
+        _open_streams[user_id] = _open_streams.get(user_id, 0) + 1
+
+    def __call__(self) -> None:
+        if self.held:
+            self.held = False
+            left = _open_streams.get(self.user_id, 1) - 1
+            if left > 0:
+                _open_streams[self.user_id] = left
+            else:
+                _open_streams.pop(self.user_id, None)
 
 
 def _entry_key(entry_id: str) -> tuple[int, int]:
@@ -92,8 +134,12 @@ def _entry_key(entry_id: str) -> tuple[int, int]:
     return int(milliseconds), int(sequence)
 
 
-async def _follow(key: str, *, first: bytes | None, cursor: str, done: bool):
-    """The stream body: the first frame, then entries after `cursor` until the final one."""
+async def _follow(key: str, *, first: bytes | None, cursor: str, done: bool, token_pk=None, slot=None):
+    """The stream body: the first frame, then entries after `cursor` until the final one.
+
+    At each keep-alive the token is looked up again (no connection is held in
+    between): revoked or expired, the stream ends, and the client's reconnection gets a 401.
+    """
     try:
         yield RETRY_FRAME + (first or b"")
         if done:
@@ -102,8 +148,14 @@ async def _follow(key: str, *, first: bytes | None, cursor: str, done: bool):
         # event loop than the view's (and only sends it once the job ends).
         client = events.async_redis_client()
         block_ms = settings.JOBS_EVENTS_KEEPALIVE_SECONDS * 1000
+        checked = time.monotonic()
         while True:
             reply = await client.xread({key: cursor}, count=100, block=block_ms)
+            if token_pk is not None and time.monotonic() - checked >= settings.JOBS_EVENTS_KEEPALIVE_SECONDS:
+                checked = time.monotonic()
+                if not await sync_to_async(_token_alive)(token_pk):
+                    logger.info("Event stream %s closed: its token was revoked or expired", key)
+                    return
             if not reply:
                 yield KEEPALIVE_FRAME
                 continue
@@ -116,6 +168,9 @@ async def _follow(key: str, *, first: bytes | None, cursor: str, done: bool):
     except RedisError as exc:
         # Ends the response; the client reconnects with Last-Event-ID and loses nothing.
         logger.warning("Event stream %s ended: Redis unavailable (%s: %s)", key, type(exc).__name__, exc)
+    finally:
+        if slot is not None:
+            slot()
 
 
 async def job_events(request, job_id: str):
@@ -132,7 +187,30 @@ async def job_events(request, job_id: str):
     outcome = await sync_to_async(_authorize)(request, parsed)
     if isinstance(outcome, HttpResponse):
         return outcome
-    row, document = outcome
+    row, document, user_id, token_pk = outcome
+    if _open_streams.get(user_id, 0) >= settings.LIVE_STREAMS_PER_USER:
+        logger.warning("Event stream of job %s refused: user %s holds LIVE_STREAMS_PER_USER", parsed, user_id)
+        return _error(
+            429,
+            f"Too many open event streams for this user (at most {settings.LIVE_STREAMS_PER_USER}); "
+            "close one or poll GET /jobs/{job_id}.",
+            Retry_After="5",
+        )
+    slot = _Slot(user_id)
+    try:
+        response = await _open(request, parsed, row, document, last_event_id, token_pk, slot)
+    except BaseException:
+        slot()
+        raise
+    if isinstance(response, StreamingHttpResponse):
+        # Given back when the body ends, or when the response is closed without it having started.
+        response._resource_closers.append(slot)
+    else:
+        slot()
+    return response
+
+
+async def _open(request, parsed, row, document, last_event_id, token_pk, slot):
     key = events.events_key(parsed)
     client = events.async_redis_client()
     try:
@@ -164,7 +242,8 @@ async def job_events(request, job_id: str):
         # No stream yet (or lost): the row's state, then every entry written from now on.
         first, cursor, done = snapshot, "0-0", False
     response = StreamingHttpResponse(
-        _follow(key, first=first, cursor=cursor, done=done), content_type="text/event-stream"
+        _follow(key, first=first, cursor=cursor, done=done, token_pk=token_pk, slot=slot),
+        content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache"
     # nginx: pass each frame on at once (compose's proxy also sets proxy_buffering off).

@@ -29,6 +29,13 @@ class NoteListApi(generics.ListCreateAPIView):
     def get_queryset(self):
         return note_list_for_user(user=self.request.user)
 
+    def check_throttles(self, request):
+        # A keyword search reads every note of the caller: it counts against the
+        # `search` limit with GET /semantic/search (one counter per user); listing does not.
+        searching = request.method == "GET" and "search" in request.query_params
+        self.throttle_scope = "search" if searching else None
+        super().check_throttles(request)
+
     def list(self, request, *args, **kwargs):
         if "search" not in request.query_params:
             return super().list(request, *args, **kwargs)

@@ -231,6 +231,8 @@ JOBS_EVENTS_TTL = env_int("JOBS_EVENTS_TTL", 3600, minimum=60)
 JOBS_EVENTS_KEEPALIVE_SECONDS = env_int("JOBS_EVENTS_KEEPALIVE_SECONDS", 15, minimum=1)
 #: Open event streams one web process serves at once (each holds a Redis connection); more get a 503.
 JOBS_EVENTS_MAX_STREAMS = env_int("JOBS_EVENTS_MAX_STREAMS", 1000, minimum=1)
+#: Open event streams one user may hold in one web process; one more is a 429 with Retry-After.
+LIVE_STREAMS_PER_USER = env_int("LIVE_STREAMS_PER_USER", 20, minimum=1)
 #: Worker registration TTL; a worker that stops heart-beating for this long is dead.
 RQ_WORKER_TTL = env_int("RQ_WORKER_TTL", 60, minimum=15)
 
@@ -256,7 +258,13 @@ RQ_SHOW_ADMIN_LINK = True
 # Shared through Redis so every web process counts against the same limit.
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "scribes:cache"}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "scribes:cache",
+            # A Redis that does not answer costs a request 2 s at most (the throttles then fail open).
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -274,7 +282,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "scribes.exceptions.api_exception_handler",
     # Scoped limits: views opt in with `throttle_scope`; 429 carries Retry-After.
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    # Fails open (logs a warning) while the cache's Redis is down: served, not a 500.
+    "DEFAULT_THROTTLE_CLASSES": ["scribes.throttling.FailOpenScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "auth": env_str("THROTTLE_AUTH", "20/min"),
         "jobs": env_str("THROTTLE_JOBS", "10/min"),

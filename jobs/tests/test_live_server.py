@@ -45,7 +45,8 @@ def test_100_open_streams_do_not_block_ordinary_requests(redis_conn, user, subpr
     server = AsgiServer(
         {**subprocess_env, "SEMANTIC_EMBEDDER": "hashing"},
         tmp_path / "web.log",
-        extra_env={"JOBS_EVENTS_KEEPALIVE_SECONDS": "1"},
+        # One user holds them all: the per-user cap is not what this measures.
+        extra_env={"JOBS_EVENTS_KEEPALIVE_SECONDS": "1", "LIVE_STREAMS_PER_USER": str(STREAMS)},
     )
     streams = []
     try:

@@ -105,7 +105,7 @@ async def burst(port: int, requests: list[tuple[bytes, bool]], *, hold: float, t
     async def one(raw: bytes, stream: bool) -> Reply:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             return Reply(0, {}, repr(exc).encode())
         try:
             await go.wait()
@@ -118,7 +118,7 @@ async def burst(port: int, requests: list[tuple[bytes, bool]], *, hold: float, t
             else:
                 body = await asyncio.wait_for(reader.read(), timeout)
             return Reply(status, headers, body)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             return Reply(0, {}, repr(exc).encode())
         finally:
             writer.close()
