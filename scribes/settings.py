@@ -231,6 +231,9 @@ JOBS_EVENTS_TTL = env_int("JOBS_EVENTS_TTL", 3600, minimum=60)
 JOBS_EVENTS_KEEPALIVE_SECONDS = env_int("JOBS_EVENTS_KEEPALIVE_SECONDS", 15, minimum=1)
 #: Open event streams one web process serves at once (each holds a Redis connection); more get a 503.
 JOBS_EVENTS_MAX_STREAMS = env_int("JOBS_EVENTS_MAX_STREAMS", 1000, minimum=1)
+#: Largest request body the web process accepts (bytes; nginx's client_max_body_size is 5m): a
+#: larger declared Content-Length, or a streamed body passing it, is a 413 before Django reads it.
+REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
 #: Open event streams one user may hold in one web process; one more is a 429 with Retry-After.
 LIVE_STREAMS_PER_USER = env_int("LIVE_STREAMS_PER_USER", 20, minimum=1)
 #: Worker registration TTL; a worker that stops heart-beating for this long is dead.

@@ -58,7 +58,6 @@ def test_keyword_search_of_notes_shares_the_search_limit(auth_client, monkeypatc
     assert auth_client.get("/semantic/search?q=words&mode=keyword").status_code == 429
 
 
-
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_with_redis_stopped_login_search_and_jobs_answer_2xx_or_503_never_500(
