@@ -6,13 +6,14 @@ PIP := $(VENV)/bin/pip
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := scribes.settings
 
-.PHONY: help venv install install-dev run test test-fast lint format bench fuzz migrate clean
+.PHONY: help venv install install-dev run test test-fast lint format bench load fuzz migrate clean
 
 help:
 	@echo "make run    - set up and start web + system worker + semantic worker + scheduler (SQLite, local Redis)"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make lint   - ruff check + format check + import contracts (lint-imports)"
 	@echo "make bench  - run the benchmarks (figures as ratios to a baseline)"
+	@echo "make load   - Locust, headless, against the Procfile's processes (needs DATABASE_URL=postgres://...)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +89,10 @@ fuzz: install-dev
 
 bench: install-dev
 	$(PY) -m scribes.localredis -- $(PY) -m bench $(BENCH_ARGS)
+
+# Locust against the Procfile's processes on PostgreSQL (bench/locustfile.py); LOAD_ARGS="--users 64 --duration 60".
+load: install-dev
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m scribes.localredis -- $(PY) -m bench._load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 
@@ -107,8 +108,10 @@ def _token_alive(token_pk) -> bool:
         _close_connections()
 
 
-#: Open streams per user id in this process (the event loop's thread alone touches it).
+#: Open streams per user id in this process. The event loop counts them; a response closed
+#: before its body started gives its slot back from Django's closing thread, hence the lock.
 _open_streams: dict[int, int] = {}
+_open_streams_lock = threading.Lock()
 
 
 class _Slot:
@@ -117,10 +120,13 @@ class _Slot:
     def __init__(self, user_id: int):
         self.user_id = user_id
         self.held = True
-        _open_streams[user_id] = _open_streams.get(user_id, 0) + 1
+        with _open_streams_lock:
+            _open_streams[user_id] = _open_streams.get(user_id, 0) + 1
 
     def __call__(self) -> None:
-        if self.held:
+        with _open_streams_lock:
+            if not self.held:
+                return
             self.held = False
             left = _open_streams.get(self.user_id, 1) - 1
             if left > 0:
