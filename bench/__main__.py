@@ -22,7 +22,9 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def modules() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules([str(ROOT / "bench")]) if not m.name.startswith("_"))
+    # locustfile.py is Locust's input (`make load`), not a benchmark module.
+    names = (m.name for m in pkgutil.iter_modules([str(ROOT / "bench")]))
+    return sorted(name for name in names if not name.startswith("_") and name != "locustfile")
 
 
 def run_module(name: str, quick: bool) -> list[dict]:
