@@ -123,7 +123,7 @@ ASGI_APPLICATION = "scribes.asgi.application"
 SERVED_BY_ASGI = env_bool("SCRIBES_ASGI", False)
 
 #: Processes that serve requests: the ASGI web process, `manage.py runserver` (a
-#: thread per request) and scribes.wsgi. On PostgreSQL they borrow connections from
+#: thread per request) and a WSGI server given SCRIBES_WSGI=1. On PostgreSQL they borrow connections from
 #: Django's psycopg pool (DB_POOL_*), so however many requests arrive at once, one
 #: process never holds more than DB_POOL_MAX_SIZE connections; a request that
 #: cannot get one within DB_POOL_TIMEOUT seconds is a 503 (scribes.dbpool). The

@@ -133,7 +133,7 @@ def test_a_burst_of_1000_requests_never_answers_500_nor_starves_the_server(
             if reply.status == 503:
                 assert reply.headers.get("retry-after"), reply
                 assert reply.headers.get("content-type", "").startswith("application/json"), reply
-        assert statuses.get(200, 0) >= 500, statuses
+        assert statuses.get(200, 0) >= 100, statuses  # served, not only refused (about 560 on an idle 2-core VM)
         assert not probe.failures, probe.failures[:3]
         assert probe.successes >= 3
         # The web process's pool, the test's connections and the probe's.
