@@ -8,4 +8,5 @@ class ScribesConfig(AppConfig):
     verbose_name = "Scribes"
 
     def ready(self):
-        from scribes import checks, openapi  # noqa: F401  (register the checks and the schema's auth scheme)
+        # Register the checks, doctor's pool-capacity diagnostic and the schema's auth scheme.
+        from scribes import checks, dbpool, openapi  # noqa: F401

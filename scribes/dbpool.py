@@ -20,6 +20,8 @@ import math
 from django.conf import settings
 from django.http import JsonResponse
 
+from common.diagnostics import FAIL, OK, Finding, diagnostic
+
 logger = logging.getLogger("scribes.dbpool")
 
 BUSY_DETAIL = "The server is busy (no database connection free); retry shortly."
@@ -156,3 +158,22 @@ def configured_pool_problem(connection=None) -> tuple[str, str] | None:
         pool_max_size=settings.DB_POOL_MAX_SIZE,
         other_connections=other_connections(),
     )
+
+
+@diagnostic("database:pool")
+def check_pool_capacity() -> Finding:
+    """Doctor: web processes × pool size (and the workers' connections) against the server's max_connections."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not settings.DB_POOL:
+        return Finding("database:pool", OK, "No connection pool to size (SQLite, or DB_POOL=0).")
+    problem = configured_pool_problem(connection)
+    if problem is None:
+        return Finding(
+            "database:pool",
+            OK,
+            f"Connection pools fit: {web_processes()} web process(es) × DB_POOL_MAX_SIZE={settings.DB_POOL_MAX_SIZE} "
+            f"and {other_connections()} other connection(s) stay under the server's max_connections.",
+        )
+    message, hint = problem
+    return Finding("database:pool", FAIL, message, hint)

@@ -81,3 +81,16 @@ def test_the_500_handler_answers_503_for_a_pool_timeout_raised_outside_a_view(rf
         response = json_server_error(rf.get("/"))
     assert response.status_code == 503 and response["Retry-After"]
     assert json_server_error(rf.get("/")).status_code == 500
+
+
+def test_doctor_reports_whether_the_pools_fit_and_what_to_change(monkeypatch, settings):
+    from common.diagnostics import FAIL, OK
+    from scribes import dbpool
+
+    settings.DB_POOL = 1
+    monkeypatch.setattr(dbpool, "configured_pool_problem", lambda connection: None)
+    monkeypatch.setattr("django.db.connection.vendor", "postgresql")
+    assert dbpool.check_pool_capacity().level == OK
+    monkeypatch.setattr(dbpool, "configured_pool_problem", lambda connection: ("too many", "lower DB_POOL_MAX_SIZE"))
+    finding = dbpool.check_pool_capacity()
+    assert (finding.level, finding.message, finding.fix) == (FAIL, "too many", "lower DB_POOL_MAX_SIZE")
