@@ -14,7 +14,8 @@ round trips, and decides per row:
   database unreachable when the worker wrote it) → completed with RQ's result;
 - running or queued, RQ job otherwise finished/failed/stopped (a callback that
   never ran, e.g. "signal only works in main thread") → failed with RQ's reason;
-- running past its RQ timeout plus JOBS_TIMEOUT_GRACE → failed;
+- running past its RQ timeout plus JOBS_TIMEOUT_GRACE → failed (a row running
+  as slices is timed from its current slice's start);
 - queued, RQ job missing from Redis → re-enqueued once, failed the second time;
 - queued, RQ job waiting on a queue its task no longer declares (a renamed or
   retired queue no worker serves) → moved to the task's queue, same RQ id.
@@ -318,7 +319,10 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
                 limit = (rq_job.timeout if rq_job.timeout and rq_job.timeout > 0 else settings.JOB_TIMEOUT) + (
                     settings.JOBS_TIMEOUT_GRACE
                 )
-                if row.started_at < now - timedelta(seconds=limit):
+                # A row that runs as slices (jobs.runner.Continue) is timed per
+                # slice: its RQ job started with the slice, the row with the first.
+                started = max(row.started_at, rq_job.started_at or row.started_at)
+                if started < now - timedelta(seconds=limit):
                     work.fail(row, f"Running longer than its timeout plus grace ({limit} s); stopped")
             continue
         if status in ("queued", "scheduled", "deferred"):

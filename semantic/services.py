@@ -183,6 +183,123 @@ def note_embeddings_regenerate(
     }
 
 
+def _slice_result(*, tally: _Tally, done: dict | None, total: int, only_stale: bool, model: str, seconds: float):
+    """The regeneration's figures so far: the previous slices' (`done`) plus this slice's."""
+    done = done or {}
+    failed_ids = (list(done.get("failed_note_ids", [])) + tally.failed_ids)[:FAILED_IDS_KEPT]
+    return {
+        "embeddings_generated": done.get("embeddings_generated", 0) + tally.succeeded,
+        "chunks_embedded": done.get("chunks_embedded", 0) + tally.chunks,
+        "failed_notes": done.get("failed_notes", 0) + tally.failed,
+        "failed_note_ids": failed_ids,
+        "deleted_notes": done.get("deleted_notes", 0) + tally.deleted,
+        "processed_notes": done.get("processed_notes", 0) + tally.succeeded + tally.failed + tally.deleted,
+        "total_notes": total,
+        "only_stale": only_stale,
+        "model": model,
+        "seconds": round(done.get("seconds", 0) + seconds, 3),
+        "slices": done.get("slices", 0) + 1,
+    }
+
+
+def note_embeddings_regenerate_slice(
+    *,
+    user,
+    since,
+    only_stale: bool = False,
+    after_id: int = 0,
+    done: dict | None = None,
+    failed_in_window: list[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    log: logging.Logger | logging.LoggerAdapter | None = None,
+) -> tuple[dict, dict | None]:
+    """Run one slice of a regeneration: `(figures so far, kwargs of the next slice or None when done)`.
+
+    A slice reads the next window of the user's notes by id (`id > after_id`,
+    at most SEMANTIC_SLICE_NOTES) and embeds, longest first in batches, those
+    not already done: a note whose vector is from the active model and its
+    current text, and (unless `only_stale`) written since the regeneration was
+    requested (`since`), is skipped. That skip is what makes a slice safe to
+    run again (RQ's retry after a failure, a worker killed mid-slice): finished
+    notes are not embedded twice. After SEMANTIC_SLICE_SECONDS the slice stops
+    between batches and the next slice reads the same window again (its
+    finished notes skipped, and the notes that failed in it, `failed_in_window`,
+    not tried again). `done` carries the figures of the previous slices.
+    """
+    log = log or logger
+    started = time.monotonic()
+    embedder = get_embedder()
+    embedder.load()
+    window_size = settings.SEMANTIC_SLICE_NOTES
+    budget = settings.SEMANTIC_SLICE_SECONDS
+    size = settings.SEMANTIC_BATCH_SIZE
+    if done is None:
+        # The first slice fixes the total the progress is measured against.
+        if only_stale:
+            total = len(note_ids_to_embed(user=user, model=embedder.model_name, only_stale=True))
+        else:
+            total = Note.objects.filter(user=user).count()
+    else:
+        total = done["total_notes"]
+    window = list(
+        Note.objects.filter(user=user, pk__gt=after_id)
+        .order_by("id")
+        .values_list("id", "title", "content", "embedding__model", "embedding__text_hash", "embedding__updated_at")[
+            :window_size
+        ]
+    )
+    todo: list[tuple[int, int]] = []
+    tried = set(failed_in_window or ())
+    for note_id, title, content, vector_model, vector_hash, written_at in window:
+        text = note_embedding_text(title=title, content=content)
+        current = vector_model == embedder.model_name and vector_hash == text_hash(text)
+        if note_id in tried or (current and (only_stale or written_at >= since)):
+            continue
+        todo.append((-len(text), note_id))
+    ids = [note_id for _, note_id in sorted(todo)]
+    tally = _Tally()
+    processed_before = (done or {}).get("processed_notes", 0)
+    finished_window = True
+    for start in range(0, len(ids), size):
+        batch = ids[start : start + size]
+        _embed_batch(embedder=embedder, user=user, note_ids=batch, tally=tally, log=log)
+        if progress:
+            progress(processed_before + tally.succeeded + tally.failed + tally.deleted, max(total, 1))
+        if start + size < len(ids) and time.monotonic() - started > budget:
+            finished_window = False
+            break
+    result = _slice_result(
+        tally=tally,
+        done=done,
+        total=total,
+        only_stale=only_stale,
+        model=embedder.model_name,
+        seconds=time.monotonic() - started,
+    )
+    if finished_window and len(window) < window_size:
+        log.info(
+            "Embedding regeneration complete: %d succeeded, %d failed in %d slice(s)",
+            result["embeddings_generated"],
+            result["failed_notes"],
+            result["slices"],
+        )
+        return result, None
+    if not finished_window:
+        # The same window again; what failed in it stays failed (counted once).
+        again = sorted(tried.union(tally.failed_ids))
+        return result, {"after_id": after_id, "done": result, "failed_in_window": again}
+    next_after = window[-1][0]
+    log.info(
+        "Slice %d: %d/%d processed, %d failed; next from note id > %d",
+        result["slices"],
+        result["processed_notes"],
+        total,
+        result["failed_notes"],
+        next_after,
+    )
+    return result, {"after_id": next_after, "done": result}
+
+
 def note_embeddings_regenerate_start(*, user, only_stale: bool = False) -> tuple[BackgroundJob, bool]:
     """Start the caller's regenerate job, or return the one already queued/running.
 
