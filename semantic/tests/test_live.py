@@ -114,7 +114,8 @@ def test_cancelling_a_running_regeneration_stops_it_and_keeps_what_it_wrote(redi
     response = auth_client.post(f"/jobs/{job.job_id}/cancel")
     cancelled_at = time.monotonic()
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
-    rq_job = Job.fetch(job.rq_job_id, connection=redis_conn)
+    # The slice in flight: the row's rq_job_id moves with each slice.
+    rq_job = Job.fetch(BackgroundJob.objects.get(pk=job.pk).rq_job_id, connection=redis_conn)
     # "stopped": RQ's stop-job command killed the horse; "failed": the task met its
     # cancelled row at a progress write first (JobStopped). Either way it ended.
     wait_for(
