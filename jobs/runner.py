@@ -95,6 +95,16 @@ class JobContext:
         self._written = self._reported
         self._last_write = now
 
+    def flush(self) -> bool:
+        """Write the last reported progress now if it is not written yet; False when the row is not running."""
+        if self._reported is None or self._written == self._reported:
+            return True
+        processed, total = self._reported
+        if not services.background_job_set_progress(job_id=self.job_id, processed=processed, total=total):
+            return False
+        self._written = self._reported
+        return True
+
     @property
     def reported(self) -> tuple[int, int] | None:
         """The last (processed, total) reported, written or not; the completion records it."""
@@ -182,13 +192,12 @@ def run_continuation(background_job_id: str, job_type: str, **kwargs: Any) -> An
 def _hand_off(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, ctx: JobContext, step: Continue) -> dict:
     """Move the row to a new RQ job id, then enqueue that job: the row never points at a job that ran already."""
     new_rq_job_id = f"{row.job_id}-{uuid.uuid4().hex[:12]}"
-    moved = services.background_job_hand_off(
-        job_id=row.job_id,
-        from_rq_job_id=rq_job.id if rq_job else row.rq_job_id,
-        to_rq_job_id=new_rq_job_id,
-        progress=ctx.reported,
+    # The figures so far are written before the hand-off (the interval does not
+    # apply): the next run starts a context of its own.
+    moved = ctx.flush() and services.background_job_hand_off(
+        job_id=row.job_id, from_rq_job_id=rq_job.id if rq_job else row.rq_job_id, to_rq_job_id=new_rq_job_id
     )
-    if moved is None:
+    if not moved:
         logger.info("[queue %s] job %s (%s) not continued: the row left running", queue, row.job_id, spec.job_type)
         return {"stopped": "the row left running"}
     services.background_job_enqueue_continuation(job_row=moved, kwargs=step.kwargs, queue=step.queue)

@@ -128,64 +128,52 @@ def progress(*, job_id, processed: int, total: int, now) -> BackgroundJob | None
     return rows[0] if rows else None
 
 
-def hand_off(*, job_id, from_rq_job_id: str, to_rq_job_id: str, processed: int, total: int, now):
-    """A running row's work continues in another RQ job: its `rq_job_id` moves on, progress is written.
+def hand_off(*, job_id, from_rq_job_id: str, to_rq_job_id: str, now) -> BackgroundJob | None:
+    """A running row's work continues in another RQ job: its `rq_job_id` moves on.
 
     Only while the row is running under `from_rq_job_id` (a cancel or a repair
-    meanwhile wins, and no continuation starts). Observers see it as progress;
-    progress never moves backwards. None when the row had moved on.
+    meanwhile wins, and no continuation starts). Neither status nor progress
+    changes, so observers are not called. None when the row had moved on.
     """
     alias, connection = _db()
-    percent = 100 if total == 0 else min(100, processed * 100 // total)
-    rows = _update(
-        PROGRESS,
-        '"rq_job_id" = %s, '
-        '"processed_items" = CASE WHEN "processed_items" < %s THEN %s ELSE "processed_items" END, '
-        '"total_items" = %s, '
-        '"progress_percent" = CASE WHEN "progress_percent" < %s THEN %s ELSE "progress_percent" END, '
-        '"updated_at" = %s',
-        '"job_id" = %s AND "status" = %s AND "rq_job_id" = %s',
-        [
-            to_rq_job_id,
-            processed,
-            processed,
-            total,
-            percent,
-            percent,
-            _prep("updated_at", now, connection),
-            *_ids([job_id], connection),
-            JobStatus.RUNNING.value,
-            from_rq_job_id,
-        ],
-        alias,
+    sql = (
+        f'UPDATE "{_meta.db_table}" SET "rq_job_id" = %s, "updated_at" = %s '
+        f'WHERE "job_id" = %s AND "status" = %s AND "rq_job_id" = %s RETURNING {_COLUMNS}'
     )
+    params = [
+        to_rq_job_id,
+        _prep("updated_at", now, connection),
+        *_ids([job_id], connection),
+        JobStatus.RUNNING.value,
+        from_rq_job_id,
+    ]
+    rows = list(BackgroundJob.objects.raw(sql, params, using=alias))
     return rows[0] if rows else None
 
 
 def resume(*, job_id, rq_job_id: str, now) -> BackgroundJob | None:
-    """A continuation of a row starts: running (or queued for RQ's retry of it) → running, if still `rq_job_id`'s.
+    """A continuation of a row starts: the row if it is still `rq_job_id`'s and active, else None.
 
-    A retry (the row back in queued after a failed continuation) counts as a new
-    attempt; `started_at` stays the row's first start. None when the row was
-    cancelled, failed, finished or handed to another RQ job meanwhile.
+    Running: nothing changes (no write). Queued (RQ retries a continuation that
+    failed): → running, a new attempt; `started_at` stays the row's first start.
     """
     alias, connection = _db()
     rows = _update(
         RESUME,
-        '"attempts" = "attempts" + CASE WHEN "status" = %s THEN 1 ELSE 0 END, "status" = %s, "updated_at" = %s',
-        '"job_id" = %s AND "rq_job_id" = %s AND "status" IN (%s, %s)',
+        '"attempts" = "attempts" + 1, "status" = %s, "updated_at" = %s',
+        '"job_id" = %s AND "rq_job_id" = %s AND "status" = %s',
         [
-            JobStatus.QUEUED.value,
             JobStatus.RUNNING.value,
             _prep("updated_at", now, connection),
             *_ids([job_id], connection),
             rq_job_id,
             JobStatus.QUEUED.value,
-            JobStatus.RUNNING.value,
         ],
         alias,
     )
-    return rows[0] if rows else None
+    if rows:
+        return rows[0]
+    return BackgroundJob.objects.filter(pk=job_id, rq_job_id=rq_job_id, status=JobStatus.RUNNING).first()
 
 
 def complete(

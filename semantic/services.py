@@ -197,7 +197,7 @@ def _slice_result(
         "deleted_notes": done.get("deleted_notes", 0) + tally.deleted,
         # Already embedded from their current text since the request (a retried slice's finished notes, auto-embeds).
         "already_current": done.get("already_current", 0) + current,
-        "processed_notes": done.get("processed_notes", 0) + tally.succeeded + tally.failed + tally.deleted,
+        "processed_notes": done.get("processed_notes", 0) + current + tally.succeeded + tally.failed + tally.deleted,
         "total_notes": total,
         "only_stale": only_stale,
         "model": model,
@@ -266,7 +266,8 @@ def note_embeddings_regenerate_slice(
             continue
         if current and (only_stale or written_at >= since):
             # A window read again after a time stop: the previous slice counted its notes.
-            already_current += 0 if only_stale or revisit else 1
+            # Only notes written since the request count: in an `only_stale` run the others were never stale.
+            already_current += 0 if revisit or written_at < since else 1
             continue
         todo.append((-len(text), note_id))
     ids = [note_id for _, note_id in sorted(todo)]
@@ -277,7 +278,9 @@ def note_embeddings_regenerate_slice(
         batch = ids[start : start + size]
         _embed_batch(embedder=embedder, user=user, note_ids=batch, tally=tally, log=log)
         if progress:
-            progress(processed_before + tally.succeeded + tally.failed + tally.deleted, max(total, 1))
+            # Counting the notes found current keeps a retried slice's figures from going backwards.
+            processed = processed_before + already_current + tally.succeeded + tally.failed + tally.deleted
+            progress(processed, max(total, processed))  # notes created meanwhile may add to the total
         if start + size < len(ids) and time.monotonic() - started > budget:
             finished_window = False
             break

@@ -107,22 +107,14 @@ def background_job_record_rq_failure(*, rq_job, error: str, final: bool) -> bool
     return background_job_record_failure(job_id=row_id, error=error, final=final, rq_job_id=rq_job.id)
 
 
-def background_job_hand_off(
-    *, job_id, from_rq_job_id: str, to_rq_job_id: str, progress: tuple[int, int] | None
-) -> BackgroundJob | None:
-    """The running row continues under `to_rq_job_id` (a task's next slice), with its cumulative progress.
+def background_job_hand_off(*, job_id, from_rq_job_id: str, to_rq_job_id: str) -> BackgroundJob | None:
+    """The running row continues under `to_rq_job_id` (a task's next slice).
 
     None when the row left `running` under `from_rq_job_id` meanwhile (cancelled,
     failed, repaired): the caller then starts no continuation.
     """
-    processed, total = progress or (0, 0)
     return transitions.hand_off(
-        job_id=job_id,
-        from_rq_job_id=from_rq_job_id,
-        to_rq_job_id=to_rq_job_id,
-        processed=max(0, int(processed)),
-        total=max(0, int(total), int(processed)),
-        now=timezone.now(),
+        job_id=job_id, from_rq_job_id=from_rq_job_id, to_rq_job_id=to_rq_job_id, now=timezone.now()
     )
 
 

@@ -74,7 +74,7 @@ def test_a_client_sees_every_progress_event_in_order_and_a_reconnect_misses_noth
     seen_before = [interrupted.next_event()]
     assert seen_before == [first]
 
-    worker(SEMANTIC_BATCH_SIZE="25")
+    worker(SEMANTIC_BATCH_SIZE="25", SEMANTIC_SLICE_NOTES="250")  # two slices: the events go on across them
     seen_before += [interrupted.next_event() for _ in range(5)]
     interrupted.close()  # gone mid-job; comes back with the last id it saw
     everything = [first, *watcher.events_until_end()]
@@ -85,7 +85,7 @@ def test_a_client_sees_every_progress_event_in_order_and_a_reconnect_misses_noth
     assert names[:2] == ["status", "status"] and names[-1] == "completed", names
     assert set(names[2:-1]) == {"progress"}
     progress = [event["data"]["processed_items"] for event in everything if event["event"] == "progress"]
-    assert progress == list(range(0, 501, 25)), progress
+    assert progress == list(range(25, 501, 25)), progress
     assert [event["data"]["total_items"] for event in everything[2:-1]] == [500] * len(progress)
     result = everything[-1]["data"]
     assert (result["status"], result["result_data"]["embeddings_generated"]) == ("completed", 500)

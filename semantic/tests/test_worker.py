@@ -66,7 +66,6 @@ def test_150_notes_with_the_real_model_end_to_end(redis_conn, minilm, user, auth
     assert job["status"] == "completed", job["error_message"]
     assert (job["progress_percent"], job["processed_items"], job["total_items"]) == (100, 150, 150)
     assert progress_log() == [
-        "running 0 0/150",
         "running 42 64/150",
         "running 85 128/150",
         "running 100 150/150",
