@@ -9,7 +9,9 @@ round trips, and decides per row:
   type allows retries;
 - running, RQ job missing from Redis (flushed, restarted) → the same;
 - running, RQ job back in the queue (RQ's abandoned-job cleanup retried it) →
-  queued, so the retry is not skipped by the runner;
+  queued, so the retry is not skipped by the runner; unless that RQ job is a
+  continuation (`jobs.runner.Continue`: the next slice waiting its turn), which
+  resumes a running row as it is;
 - running or queued, RQ job finished with a result the row never got (the
   database unreachable when the worker wrote it) → completed with RQ's result;
 - running or queued, RQ job otherwise finished/failed/stopped (a callback that
@@ -326,6 +328,8 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
                     work.fail(row, f"Running longer than its timeout plus grace ({limit} s); stopped")
             continue
         if status in ("queued", "scheduled", "deferred"):
+            if row.status == JobStatus.RUNNING and (rq_job.meta or {}).get("continuation"):
+                continue  # between slices: the next one waits its turn, and resumes a running row
             if row.status == JobStatus.RUNNING:
                 work.requeue(row, f"RQ put the job back on the queue ({status}) after its worker was lost")
             elif status == "queued":

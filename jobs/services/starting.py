@@ -119,6 +119,8 @@ def background_job_enqueue_continuation(*, job_row: BackgroundJob, kwargs: dict,
     spec = get_task(job_row.job_type)
     arguments = _enqueue_arguments(job_row, spec)
     arguments["kwargs"] = {"background_job_id": str(job_row.job_id), "job_type": job_row.job_type, **kwargs}
+    # The reconciler leaves a running row alone while its continuation waits on the queue.
+    arguments["meta"] = {**arguments["meta"], "continuation": True}
     name = queue or spec.queue
     try:
         _queue(name).enqueue_call(func=CONTINUATION_ENTRY, **arguments)

@@ -5,20 +5,25 @@ others run a real `manage.py rqworker --purpose semantic` on a real Redis, with
 one note per batch so a few thousand notes take seconds of work.
 """
 
+import os
+import signal
 import time
 
 import django_rq
 import pytest
 from django.db import connections
 from django_rq import get_worker
+from rq import Worker
 from rq.job import Job
 
 from common import queues
 from jobs.models import BackgroundJob, JobStatus
-from jobs.tests.faultutils import Child
+from jobs.reconciler import background_jobs_reconcile
+from jobs.tests.faultutils import Child, child_pids, kill_group
 from jobs.tests.utils import wait_for, work_burst
 from notes.models import Note
 from semantic.models import NoteEmbedding
+from semantic.selectors import note_embedding_text, text_hash
 from semantic.services import note_embedding_enqueue, note_embeddings_regenerate_start
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -213,3 +218,75 @@ def test_cancel_mid_regeneration_on_a_real_worker(redis_conn, user, auth_client,
     row = _row(job)
     assert row.status == JobStatus.CANCELLED and row.rq_job_id == last  # no slice handed on after the cancel
     assert django_rq_count(queues.SEMANTIC_BULK) == 0
+
+
+@pytest.mark.slow
+def test_two_workers_share_a_regeneration_and_a_kill_9_mid_slice_loses_nothing(
+    redis_conn, user, settings, semantic_worker
+):
+    """Both workers run slices of one regeneration; one is killed (with its horse) mid-slice.
+
+    The reconciler (run here, as the system worker's periodic job would) sees the
+    dead worker's slice and starts a new attempt of the row; the other worker runs
+    it, skipping the notes already current. Every note ends with exactly one vector
+    of its current text, within 2 minutes of the kill.
+    """
+    settings.RQ_JOB_MONITORING_INTERVAL = 1  # the reconciler in this process judges heartbeats by these
+    settings.JOBS_HEARTBEAT_GRACE = 1
+    settings.JOBS_RECONCILE_GRACE = 0
+    total = 3000
+    _notes(user, total)
+    job, _ = note_embeddings_regenerate_start(user=user)
+    workers = [semantic_worker(SEMANTIC_SLICE_NOTES="100") for _ in range(2)]
+    registry = django_rq.get_queue(queues.SEMANTIC_BULK).finished_job_registry
+
+    def slices_by_worker() -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for rq_job in Job.fetch_many(registry.get_job_ids(), connection=redis_conn):
+            if rq_job is not None and rq_job.worker_name:
+                counts[rq_job.worker_name] = counts.get(rq_job.worker_name, 0) + 1
+        return counts
+
+    shared = wait_for(
+        lambda: len(slices_by_worker()) == 2 and slices_by_worker(),
+        timeout=60,
+        interval=0.1,
+        what="both workers to run slices of the regeneration",
+    )
+    # Kill the worker running the slice in flight, and its work-horse: a host gone.
+    row = _row(job)
+    assert row.status == JobStatus.RUNNING
+    in_flight = Job.fetch(row.rq_job_id, connection=redis_conn)
+    wait_for(lambda: in_flight.get_status(refresh=True) == "started", timeout=10, interval=0.01, what="a slice")
+    pids = {worker.name: worker.pid for worker in Worker.all(connection=redis_conn)}
+    victim = next(child for child in workers if child.pid == pids[in_flight.worker_name])
+    horses = child_pids(victim.pid)
+    os.kill(victim.pid, signal.SIGKILL)
+    for horse in horses:
+        kill_group(horse)
+    killed_at = time.monotonic()
+    written_at_kill = NoteEmbedding.objects.filter(user=user).count()
+    assert written_at_kill < total, "the regeneration ended before the kill"
+
+    def done():
+        background_jobs_reconcile()
+        return _row(job).status == JobStatus.COMPLETED
+
+    wait_for(done, timeout=120, interval=0.5, what="the regeneration to complete on the surviving worker")
+    recovered = time.monotonic() - killed_at
+    row = _row(job)
+    # One new attempt (the reconciler's), which found the notes written before the kill current.
+    assert row.attempts == 2 and row.result_data["already_current"] >= written_at_kill
+    repairs = list(row.events.filter(source="reconciler").values_list("action", flat=True))
+    assert repairs == ["retry"], repairs
+    texts = {
+        note_id: text_hash(note_embedding_text(title=title, content=content))
+        for note_id, title, content in Note.objects.filter(user=user).values_list("id", "title", "content")
+    }
+    vectors = list(NoteEmbedding.objects.filter(user=user).values_list("note_id", "text_hash"))
+    assert len(vectors) == len({note_id for note_id, _ in vectors}) == total  # one vector per note, none missing
+    assert all(texts[note_id] == digest for note_id, digest in vectors)
+    print(
+        f"two workers: slices before the kill {sorted(shared.values())}; killed with {written_at_kill}/{total} "
+        f"written; completed {recovered:.1f} s after the kill"
+    )
