@@ -9,7 +9,7 @@ as any query does); PostgreSQL and SQLite (3.35+), the databases Scribes runs
 on, both return the changed rows.
 
 What must happen on a change (the live event stream, metrics) hangs on one
-observer point: `observe(callback)`, called with the transition's name and
+observer point: `observe(name, callback)`, called with the transition's name and
 the rows it changed, inside the transaction that changed them.
 """
 

@@ -15,7 +15,6 @@ reset, which `rate()` and `increase()` handle.
 
 from __future__ import annotations
 
-import bisect
 import logging
 
 from django.db import transaction
@@ -24,7 +23,7 @@ from redis.exceptions import RedisError
 from jobs import transitions
 from jobs.models import FINAL_STATUSES, BackgroundJob
 from jobs.rqkeys import job_or_probe_connection, probe_connection
-from operations.stats import BOUNDS
+from operations.stats import BOUNDS, histogram_bin
 
 logger = logging.getLogger("operations.job_counters")
 
@@ -32,10 +31,6 @@ logger = logging.getLogger("operations.job_counters")
 KEY = "scribes:metrics:jobs"
 #: The transitions that can finish a job.
 FINISHING = (transitions.COMPLETE, transitions.FAIL, transitions.CANCEL)
-
-
-def _bin(seconds: float) -> int:
-    return bisect.bisect_left(BOUNDS, max(seconds, 0.0))
 
 
 def job_counters_observe(transition: str, rows: list[BackgroundJob]) -> None:
@@ -59,7 +54,7 @@ def job_counters_add(*, rows: list[BackgroundJob]) -> None:
                 if begin is None or end is None:
                     continue  # cancelled while queued: it never waited to the end, nor ran
                 seconds = (end - begin).total_seconds()
-                pipe.hincrby(KEY, f"{name}|{group}|{_bin(seconds)}", 1)
+                pipe.hincrby(KEY, f"{name}|{group}|{histogram_bin(seconds)}", 1)
                 pipe.hincrbyfloat(KEY, f"{name}_sum|{group}", max(seconds, 0.0))
         pipe.execute()
     except RedisError as exc:  # a lost count, never a failed job

@@ -59,8 +59,13 @@ def empty_histogram() -> list[int]:
     return [0] * (len(BOUNDS) + 1)
 
 
+def histogram_bin(seconds: float) -> int:
+    """The index of the bin of `BOUNDS` that `seconds` falls in (the last bin is everything above)."""
+    return bisect.bisect_left(BOUNDS, max(seconds, 0.0))
+
+
 def histogram_add(histogram: list[int], seconds: float) -> None:
-    histogram[bisect.bisect_left(BOUNDS, max(seconds, 0.0))] += 1
+    histogram[histogram_bin(seconds)] += 1
 
 
 def histogram_merge(into: list[int], other: list[int]) -> None:
