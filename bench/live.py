@@ -51,7 +51,7 @@ class Server:
     def __init__(self, log_path: Path, **extra_env):
         import subprocess
 
-        from jobs.tests.liveutils import free_port
+        from live.tests.liveutils import free_port
 
         self.port = free_port()
         self.log = open(log_path, "w")
@@ -147,7 +147,7 @@ async def _streams_cost(port: int, paths: list[str], headers: dict, idle: float)
 async def _fan_out(port: int, path: str, headers: dict, key: str, streams: int, count: int) -> dict:
     import redis.asyncio
 
-    from jobs import events
+    from live import events
 
     opened = await asyncio.gather(*(_open_stream(port, path, headers) for _ in range(streams)))
     publisher = redis.asyncio.Redis.from_url(os.environ["REDIS_URL"])
@@ -195,8 +195,8 @@ def _polling(n: int) -> dict:
     from rest_framework.test import APIClient
 
     from bench._setup import percentile, time_alternating
-    from jobs import events
     from jobs.models import BackgroundJob, JobStatus
+    from live import events
     from scribes.services import user_token_issue
 
     user, _ = get_user_model().objects.get_or_create(username="bench-poll")
@@ -240,8 +240,8 @@ def run(quick: bool = False) -> list[dict]:
         import django_rq
         from django.contrib.auth import get_user_model
 
-        from jobs import events
         from jobs.models import BackgroundJob, JobStatus
+        from live import events
         from scribes.services import user_token_issue
 
         connection = django_rq.get_connection(queues.SYSTEM)

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.serializers import ErrorSerializer
-from jobs import events
+from jobs import etags
 from jobs.models import ACTIVE_STATUSES, BackgroundJob
 from jobs.selectors import background_job_get_for_user, background_job_list_for_user
 from jobs.serializers import BackgroundJobSerializer, JobListFilterSerializer
@@ -57,7 +57,7 @@ def _retry_after() -> str:
 
 def _latest_event(job_id) -> tuple[str, str] | None:
     try:
-        return events.job_latest_event(job_id)
+        return etags.job_latest_event(job_id)
     except RedisError as exc:
         logger.warning("Job %s: no version from Redis (%s); answering from the row", job_id, exc)
         return None
@@ -89,19 +89,19 @@ class JobDetailApi(APIView):
         latest = _latest_event(parsed)
         if_none_match = request.headers.get("If-None-Match")
         if latest is not None and if_none_match:
-            tag = events.etag(job_id=parsed, version=latest[0], user_id=request.user.pk)
-            if events.etag_matches(if_none_match, tag):
+            tag = etags.etag(job_id=parsed, version=latest[0], user_id=request.user.pk)
+            if etags.etag_matches(if_none_match, tag):
                 response = Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
-                if latest[1] not in events.FINAL_EVENTS:
+                if latest[1] not in etags.FINAL_EVENTS:
                     response["Retry-After"] = _retry_after()
                 return response
         job = background_job_get_for_user(user=request.user, job_id=parsed)
         if job is None:
             # Another user's job is indistinguishable from a missing one.
             raise NotFound(f"No job {job_id}.")
-        version = latest[0] if latest is not None else events.row_version(job)
-        tag = events.etag(job_id=parsed, version=version, user_id=request.user.pk)
-        if latest is None and if_none_match and events.etag_matches(if_none_match, tag):
+        version = latest[0] if latest is not None else etags.row_version(job)
+        tag = etags.etag(job_id=parsed, version=version, user_id=request.user.pk)
+        if latest is None and if_none_match and etags.etag_matches(if_none_match, tag):
             response = Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
         else:
             response = Response(BackgroundJobSerializer(job).data, headers={"ETag": tag})

@@ -10,6 +10,4 @@ class JobsConfig(AppConfig):
     def ready(self):
         # Registers the checks and the tracked tasks (the reconciler); every app
         # registers its own the same way.
-        from jobs import checks, events, tasks, transitions  # noqa: F401
-
-        transitions.observe("live events", events.transition_observer)
+        from jobs import checks, tasks  # noqa: F401

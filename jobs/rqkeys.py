@@ -39,7 +39,7 @@ SCHEDULER_INSTANCE_KEY = "rq:scheduler_instance:{}"
 SCHEDULE_ID_PREFIX = "scribes-periodic-"
 #: RQ job ids of one-off runs scheduled by `jobs.schedules.task_run_at`: prefix, key, "-", a unique part.
 RUN_ONCE_ID_PREFIX = "scribes-once-"
-#: The jobs app's own key beside RQ's: a job's live event stream (jobs.events).
+#: A job's live event stream beside RQ's keys (written by live.events, read by jobs.etags).
 JOB_EVENTS_KEY = "scribes:job:{}:events"
 
 

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "notes",
     "reminders",
     "semantic",
+    "live",
     # Above every app: the operator tools hook themselves onto the others in ready().
     "operations",
     "django.contrib.admin",
@@ -228,7 +229,7 @@ JOB_RESULT_TTL = env_int("JOB_RESULT_TTL", 24 * 3600, minimum=0)
 #: pollers see progress at this granularity, and a job shorter than this writes
 #: none (its completion sets 100%). 0 writes every change.
 JOBS_PROGRESS_INTERVAL_MS = env_int("JOBS_PROGRESS_INTERVAL_MS", 500, minimum=0)
-#: Live job events (jobs.events): entries kept per job stream, seconds a stream
+#: Live job events (live.events): entries kept per job stream, seconds a stream
 #: lives after its last event, and the keep-alive period of an open SSE stream.
 JOBS_EVENTS_MAXLEN = env_int("JOBS_EVENTS_MAXLEN", 1000, minimum=10)
 JOBS_EVENTS_TTL = env_int("JOBS_EVENTS_TTL", 3600, minimum=60)
@@ -383,6 +384,7 @@ LOGGING = {
         "operations": {"level": LOG_LEVEL},
         "reminders": {"level": LOG_LEVEL},
         "semantic": {"level": LOG_LEVEL},
+        "live": {"level": LOG_LEVEL},
     },
 }
 if LOG_FORMAT == "json":

@@ -16,6 +16,7 @@ urlpatterns = [
     re_path(r"^metrics/?$", metrics_view, name="metrics"),
     path("", include("notes.urls")),
     path("", include("jobs.urls")),
+    path("", include("live.urls")),
     path("", include("semantic.urls")),
     path("", include("reminders.urls")),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),

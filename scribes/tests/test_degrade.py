@@ -16,7 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from common import queues
 from jobs.models import BackgroundJob, JobStatus
-from jobs.tests.liveutils import SseClient
+from live.tests.liveutils import SseClient
 from scribes.localredis import free_port
 from scribes.services import user_token_issue
 from scribes.tests.loadutils import start_procfile_web, web_env

@@ -10,8 +10,8 @@ import pytest
 
 from jobs.models import BackgroundJob, JobStatus
 from jobs.tests.faultutils import Child
-from jobs.tests.liveutils import AsgiServer
 from jobs.tests.utils import wait_for
+from live.tests.liveutils import AsgiServer
 from notes.models import Note
 from scribes.services import user_token_issue
 

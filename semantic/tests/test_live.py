@@ -7,8 +7,8 @@ from rq.job import Job
 
 from jobs.models import BackgroundJob, BackgroundJobEvent, JobStatus
 from jobs.tests.faultutils import Child
-from jobs.tests.liveutils import AsgiServer, SseClient
 from jobs.tests.utils import wait_for
+from live.tests.liveutils import AsgiServer, SseClient
 from notes.models import Note
 from scribes.services import user_token_issue
 from semantic.models import NoteEmbedding

@@ -7,7 +7,7 @@ import pytest
 
 from common import queues
 from jobs.models import BackgroundJob, JobStatus
-from jobs.tests.liveutils import AsgiServer
+from live.tests.liveutils import AsgiServer
 from scribes.services import user_token_issue
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

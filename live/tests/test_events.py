@@ -12,8 +12,8 @@ from django.test import AsyncClient
 from django.utils import timezone
 
 from common import queues
-from jobs import events
 from jobs.models import BackgroundJob, JobStatus
+from live import events
 from scribes.services import user_token_issue
 
 pytestmark = pytest.mark.django_db(transaction=True)

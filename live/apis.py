@@ -28,11 +28,12 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from jobs import events
+from jobs.etags import events_key
 from jobs.models import FINAL_STATUSES
 from jobs.selectors import background_job_get_for_user
+from live import events
 
-logger = logging.getLogger("jobs.live")
+logger = logging.getLogger("live.apis")
 
 #: Sent first: how long a browser's EventSource waits before reconnecting.
 RETRY_FRAME = b"retry: 3000\n\n"
@@ -217,7 +218,7 @@ async def job_events(request, job_id: str):
 
 
 async def _open(request, parsed, row, document, last_event_id, token_pk, slot):
-    key = events.events_key(parsed)
+    key = events_key(parsed)
     client = events.async_redis_client()
     try:
         latest = await client.xrevrange(key, count=1)

@@ -26,24 +26,19 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.crypto import constant_time_compare, salted_hmac
 
 from jobs import rqkeys, transitions
-from jobs.models import FINAL_STATUSES, BackgroundJob, JobStatus
+from jobs.etags import FINAL_EVENTS, events_key
+from jobs.models import BackgroundJob, JobStatus
 
-logger = logging.getLogger("jobs.events")
+logger = logging.getLogger("live.events")
 
 #: Event names: `status` (queued, running), `progress`, then one final event named after the outcome.
 STATUS, PROGRESS = "status", "progress"
-FINAL_EVENTS = frozenset(str(status) for status in FINAL_STATUSES)
 EVENT_NAMES = (STATUS, PROGRESS, *sorted(FINAL_EVENTS))
 
 #: A Redis Stream entry id, as a client sends it back in `Last-Event-ID`.
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-
-
-def events_key(job_id) -> str:
-    return rqkeys.JOB_EVENTS_KEY.format(job_id)
 
 
 def event_name(row: BackgroundJob, *, progress: bool = False) -> str:
@@ -109,48 +104,6 @@ def transition_observer(transition: str, rows: list[BackgroundJob]) -> None:
     if transition == transitions.CREATE and len(rows) > 1:
         return
     job_events_publish_on_commit(rows=rows, progress=transition == transitions.PROGRESS)
-
-
-# --- Reading: the newest entry (ETag, first SSE frame) -------------------------
-
-
-def job_latest_event(job_id) -> tuple[str, str] | None:
-    """(entry id, event name) of the job's newest event; None when it has none. Raises RedisError."""
-    entries = rqkeys.probe_connection().xrevrange(events_key(job_id), count=1)
-    if not entries:
-        return None
-    entry_id, fields = entries[0]
-    return entry_id.decode(), fields.get(b"event", b"").decode()
-
-
-def etag(*, job_id, version: str, user_id) -> str:
-    """A strong ETag for one user's view of one version of a job.
-
-    Signed with the user: only a client that got this job from the server can
-    hold a matching tag, so a 304 (answered without reading the row) never
-    tells another user that the job exists.
-    """
-    mac = salted_hmac("jobs.events.etag", f"{job_id}:{version}:{user_id}").hexdigest()[:20]
-    return f'"{version}.{mac}"'
-
-
-def row_version(row: BackgroundJob) -> str:
-    """The version of a row whose stream is gone (expired, Redis flushed): its last write."""
-    return f"r{int(row.updated_at.timestamp() * 1_000_000)}"
-
-
-def etag_matches(header: str, tag: str) -> bool:
-    """Whether an `If-None-Match` header names `tag` (one tag, a list, or weak forms).
-
-    `*` matches nothing here: it would answer 304 for a job without proving
-    that the caller may see it.
-    """
-    for candidate in (part.strip() for part in header.split(",")):
-        if candidate.startswith("W/"):
-            candidate = candidate[2:]
-        if constant_time_compare(candidate, tag):
-            return True
-    return False
 
 
 # --- Reading: asyncio, for the SSE view ----------------------------------------
