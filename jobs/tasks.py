@@ -1,13 +1,10 @@
 """RQ entry points of the jobs app: the periodic stuck-job reconciler."""
 
 from collections import Counter
-from datetime import timedelta
 
 from django.conf import settings
-from django.utils import timezone
 
 from common import queues
-from jobs import services
 from jobs.hooks import housekeeping
 from jobs.reconciler import background_jobs_reconcile
 from jobs.runner import tracked_task
@@ -19,15 +16,11 @@ RECONCILE_JOB_TYPE = "jobs_reconcile"
 @tracked_task(RECONCILE_JOB_TYPE, queue=queues.SYSTEM, timeout=300)
 def reconcile_jobs(ctx):
     repairs = background_jobs_reconcile(exclude=[ctx.job_id])
-    pruned = services.background_jobs_prune_periodic(
-        before=timezone.now() - timedelta(days=settings.JOBS_PERIODIC_RETENTION_DAYS)
-    )
     figures = {}
     for _name, func in housekeeping():
         figures.update(func())
     return {
         "repaired": len(repairs),
-        "pruned_periodic_rows": pruned,
         **figures,
         "by_action": dict(Counter(repair.action for repair in repairs)),
         "jobs": [str(repair) for repair in repairs[:50]],

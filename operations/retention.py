@@ -1,11 +1,11 @@
-"""Retention: users' finished job rows and Idempotency-Key records are deleted after a configurable age.
+"""Retention: finished job rows and Idempotency-Key records are deleted after a configurable age.
 
 Without it the job table grows by every job ever run. Completed and cancelled
 rows go after `JOBS_RETENTION_DAYS`, failed ones (what an operator may still
 need to read) after `JOBS_FAILED_RETENTION_DAYS`; Idempotency-Key records,
 which only matter while a client may retry, after `IDEMPOTENCY_KEY_RETENTION_HOURS`.
-Periodic runs have their own, shorter rule (`background_jobs_prune_periodic`).
-Each pass deletes at most `limit` rows per kind, oldest first, so one pass
+Completed periodic runs have a shorter rule, `JOBS_PERIODIC_RETENTION_DAYS`: the
+reconciler alone writes a row a minute. Each pass deletes at most `limit` rows per kind, oldest first, so one pass
 never holds a long transaction; the reconciler runs it every minute.
 """
 
@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from jobs.models import BackgroundJob, IdempotencyKey, JobStatus
+from jobs.rqkeys import SCHEDULE_ID_PREFIX
 
 logger = logging.getLogger("operations.retention")
 
@@ -61,3 +62,22 @@ def background_jobs_prune_finished(*, now: datetime | None = None, limit: int = 
             keys,
         )
     return {"finished_rows": finished, "failed_rows": failed, "idempotency_keys": keys}
+
+
+def background_jobs_prune_periodic(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Delete completed periodic-run rows older than JOBS_PERIODIC_RETENTION_DAYS (oldest first); how many.
+
+    Failed runs stay for operators; jobs users started are never touched; what a
+    pass repaired stays on the repaired rows' own audit events.
+    """
+    now = now or timezone.now()
+    return _delete_oldest(
+        BackgroundJob.objects.filter(
+            status=JobStatus.COMPLETED,
+            rq_job_id__startswith=SCHEDULE_ID_PREFIX,
+            user__isnull=True,
+            completed_at__lt=now - timedelta(days=settings.JOBS_PERIODIC_RETENTION_DAYS),
+        ),
+        "completed_at",
+        limit,
+    )

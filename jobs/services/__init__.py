@@ -16,7 +16,6 @@ from jobs.services.repairs import (
     background_job_mark_requeued,
     background_job_move_queue,
     background_job_reenqueue,
-    background_jobs_prune_periodic,
 )
 from jobs.services.starting import (
     JobEnqueueError,
@@ -58,5 +57,4 @@ __all__ = [
     "background_job_set_progress",
     "background_job_start",
     "background_job_start_many",
-    "background_jobs_prune_periodic",
 ]

@@ -1,4 +1,4 @@
-"""The reconciler's repairs: complete from RQ's result, re-enqueue, requeue, move queue, prune periodic rows."""
+"""The reconciler's repairs: complete from RQ's result, re-enqueue, requeue, move queue."""
 
 from __future__ import annotations
 
@@ -109,23 +109,3 @@ def background_job_move_queue(*, job_row: BackgroundJob, rq_job: Job, queue_name
                 job_rows=[job_row], action="move_queue", reason=reason, after=JobStatus.QUEUED, source="reconciler"
             )
     return bool(row_moved or redis_moved)
-
-
-def background_jobs_prune_periodic(*, before, limit: int = 5000) -> int:
-    """Delete up to `limit` completed periodic-run rows (and their events) finished before `before`.
-
-    The reconciler alone writes a row a minute. Failed runs stay for operators;
-    jobs users started are never touched; what a pass repaired stays on the
-    repaired rows' own audit events.
-    """
-    old = BackgroundJob.objects.filter(
-        status=JobStatus.COMPLETED,
-        rq_job_id__startswith=rqkeys.SCHEDULE_ID_PREFIX,
-        user__isnull=True,
-        completed_at__lt=before,
-    )
-    ids = list(old.order_by("completed_at").values_list("pk", flat=True)[:limit])
-    if not ids:
-        return 0
-    BackgroundJob.objects.filter(pk__in=ids).delete()
-    return len(ids)

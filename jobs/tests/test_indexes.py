@@ -11,10 +11,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from common import queues
-from jobs import reconciler, selectors, services
+from jobs import reconciler, selectors
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
 from operations import selectors as operator_selectors
 from operations.metrics import JobsCollector
+from operations.retention import background_jobs_prune_periodic
 from reminders.selectors import sweep_last_run
 
 TABLE = BackgroundJob._meta.db_table
@@ -83,7 +84,7 @@ def _operator_queries(admin_client) -> list[str]:
         list(selectors.background_job_list_for_user(user=user, status=JobStatus.FAILED))
         list(JobsCollector().collect())
         sweep_last_run()
-        services.background_jobs_prune_periodic(before=now - timedelta(days=30))
+        background_jobs_prune_periodic(now=now - timedelta(days=30))
         call_command("fail_stuck_jobs", "--dry-run", stdout=io.StringIO())
         reconciler.background_jobs_reconcile(dry_run=True)
     return [
