@@ -105,7 +105,7 @@ def _run(quick: bool, where: str) -> list[dict]:
     from django.urls import reverse
 
     from common import queues
-    from jobs.selectors import rq_connection
+    from jobs.rqkeys import rq_connection
     from operations.stats import job_stats_roll_up
 
     # Pages render as in production (DEBUG off), whose static tags read the manifest

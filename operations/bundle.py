@@ -122,7 +122,7 @@ def versions() -> dict:
 
 def queue_state() -> dict:
     from jobs.pausing import paused_queues
-    from jobs.selectors import live_workers, redis_health
+    from operations.selectors import live_workers, redis_health
 
     state: dict = {"health": redis_health()}
     try:

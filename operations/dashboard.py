@@ -115,7 +115,7 @@ def dashboard_series(*, window: Window, queue: str = "", job_type: str = "", now
 def dashboard_live() -> dict:
     """Per project queue: queued and running rows, RQ's queue length, live workers, paused; the scheduler."""
     from jobs.pausing import paused_queues
-    from jobs.selectors import redis_health
+    from operations.selectors import redis_health
 
     active = {name: {"queued": 0, "running": 0} for name in queues.ALL}
     rows = BackgroundJob.objects.filter(status__in=ACTIVE_STATUSES).order_by().values("queue", "status")

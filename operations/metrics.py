@@ -74,7 +74,7 @@ class JobsCollector:
 
     def collect_facts(self):
         """The operator facts doctor and /health read, from the same selectors."""
-        from jobs.selectors import background_job_stuck, redis_health
+        from operations.selectors import background_job_stuck, redis_health
 
         stuck = GaugeMetricFamily(
             "scribes_jobs_stuck", "Jobs running past their timeout or queued too long", labels=["job_type"]

@@ -28,7 +28,7 @@ ERROR_MAX = 500
 def _connection(connection=None):
     if connection is not None:
         return connection
-    from jobs.selectors import rq_connection
+    from jobs.rqkeys import rq_connection
 
     return rq_connection()
 

@@ -92,7 +92,7 @@ class SendPacer:
             try:
                 if self._script is None:
                     if self._connection is None:
-                        from jobs.selectors import rq_connection
+                        from jobs.rqkeys import rq_connection
 
                         self._connection = rq_connection()
                     self._script = self._connection.register_script(_RESERVE)

@@ -104,7 +104,7 @@ def sweep_interval(*, cron: str | None = None, at: datetime | None = None) -> ti
 def sweep_next_run(connection=None) -> datetime | None:
     """When rq-scheduler will enqueue the sweep next; None when the entry is missing."""
     if connection is None:
-        from jobs.selectors import rq_connection
+        from jobs.rqkeys import rq_connection
 
         connection = rq_connection()
     score = connection.zscore(SCHEDULED_JOBS_KEY, SWEEP_SCHEDULE_ID)

@@ -5,7 +5,7 @@ import logging
 from django.conf import settings
 from django.db import connection
 
-from jobs.selectors import redis_health
+from operations.selectors import redis_health
 from semantic.embedders import HASHING, EmbedderUnavailable, get_embedder
 
 logger = logging.getLogger(__name__)

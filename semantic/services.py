@@ -17,7 +17,8 @@ from redis.exceptions import RedisError
 
 from common import queues
 from jobs.models import BackgroundJob
-from jobs.selectors import background_job_active_for_user, rq_connection
+from jobs.rqkeys import rq_connection
+from jobs.selectors import background_job_active_for_user
 from jobs.services import background_job_start
 from notes.models import Note
 from semantic.chunking import chunk_text

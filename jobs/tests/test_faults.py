@@ -24,13 +24,14 @@ from rq.job import Job
 from common import queues
 from jobs.models import BackgroundJob, BackgroundJobEvent, JobStatus
 from jobs.reconciler import background_jobs_reconcile
+from jobs.rqkeys import rq_connection
 from jobs.schedules import all_periodic_jobs
-from jobs.selectors import redis_health, rq_connection
 from jobs.services import background_job_start
 from jobs.tests import tasks  # noqa: F401
 from jobs.tests.faultutils import Child, TcpProxy, fault_trials
 from jobs.tests.utils import wait_for
 from notes.models import Note
+from operations.selectors import redis_health
 from reminders.models import Reminder, ReminderStatus
 from reminders.selectors import SCHEDULED_JOBS_KEY, SWEEP_JOB_TYPE
 from scribes.localredis import ThrowawayRedis

@@ -78,7 +78,7 @@ def _operator_queries(admin_client) -> list[str]:
             assert admin_client.get(f"/admin/jobs/backgroundjob/?status={status}").status_code == 200
         operator_selectors.background_job_failures_since(since=now - timedelta(days=1))
         operator_selectors.background_job_average_seconds_by_type()
-        list(selectors.background_job_stuck(running_for_minutes=30, queued_for_minutes=30))
+        list(operator_selectors.background_job_stuck(running_for_minutes=30, queued_for_minutes=30))
         user = BackgroundJob.objects.exclude(user=None).values_list("user", flat=True).first()
         selectors.background_job_active_for_user(user=user, job_type="test_progress")
         list(selectors.background_job_list_for_user(user=user, status=JobStatus.FAILED))

@@ -61,7 +61,7 @@ def check_database() -> Finding:
 @diagnostic("workers")
 def check_workers() -> list[Finding]:
     from common import queues
-    from jobs.selectors import live_workers, queue_lengths, workers_by_queue
+    from operations.selectors import live_workers, queue_lengths, workers_by_queue
 
     connection = rq_connection()
     listening = workers_by_queue(connection)

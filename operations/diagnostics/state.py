@@ -53,7 +53,7 @@ def check_queue_lengths() -> list[Finding]:
     import django_rq
 
     from common import queues
-    from jobs.selectors import queue_lengths
+    from operations.selectors import queue_lengths
 
     waiting = queue_lengths()
     lengths = {}
@@ -164,11 +164,11 @@ def check_jobs() -> list[Finding]:
     from django.utils import timezone
 
     from jobs.reconciler import background_jobs_reconcile, heartbeat_deadline
-    from jobs.selectors import background_job_stuck
     from operations.selectors import (
         background_job_average_seconds_by_type,
         background_job_counts_by_status,
         background_job_failures_since,
+        background_job_stuck,
     )
 
     counts = background_job_counts_by_status()

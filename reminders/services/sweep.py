@@ -70,7 +70,7 @@ class _SweepLock:
     """
 
     def __init__(self):
-        from jobs.selectors import rq_connection
+        from jobs.rqkeys import rq_connection
 
         self.ttl = settings.REMINDER_SWEEP_LOCK_TTL
         self.lock = rq_connection().lock(SWEEP_LOCK_KEY, timeout=self.ttl, blocking=False, thread_local=False)

@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from jobs.selectors import background_job_stuck
 from jobs.services import background_job_mark_failed
+from operations.selectors import background_job_stuck
 
 
 class Command(BaseCommand):
