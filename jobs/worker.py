@@ -108,8 +108,8 @@ class ScribesWorkerMixin:
         """RQ's dequeue, surviving a wrong-typed key: quarantine it and keep serving.
 
         RQ's loop ends the worker on any unexpected Redis error, so one key
-        corrupted by a raw LPUSH/SET would stop all processing (the old WRONGTYPE
-        outage). The worker's own keys are checked first, then every `rq:*` key.
+        corrupted by a raw LPUSH/SET would stop all processing until someone ran
+        FLUSHDB, losing every job. The worker's own keys are checked first, then every `rq:*` key.
         """
         for attempt in range(3):
             try:

@@ -1,4 +1,4 @@
-"""Limits the web process enforces itself, with or without nginx in front (issue 30).
+"""Limits the web process enforces itself, with or without nginx in front.
 
 - `BodyLimitMiddleware` (ASGI, wraps scribes.asgi): a request body over
   REQUEST_MAX_BODY_BYTES is a 413 before Django reads it. A declared

@@ -1,4 +1,4 @@
-"""Jobs stranded on a retired queue name (issue 18's `scribes`) move to their task's queue; the doctor names them."""
+"""Jobs stranded on a retired queue (the former single `scribes` queue) move to their task's queue."""
 
 import pytest
 from rq import Queue
@@ -13,12 +13,12 @@ from jobs.tests import tasks  # noqa: F401  (registers the test tasks)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-#: The one queue of the project before issue 18: no worker listens on it any more.
+#: The project's former single queue: no worker listens on it any more.
 RETIRED = "scribes"
 
 
 def _stranded(redis_conn, *, job_type="test_progress", params=None):
-    """A queued row and its RQ job on the retired queue, as a deploy of issue 18 left them."""
+    """A queued row and its RQ job on the retired queue, as a deploy that split the queues left them."""
     row = BackgroundJob.objects.create(
         job_type=job_type, queue=RETIRED, status=JobStatus.QUEUED, params=params or {"steps": 2}
     )

@@ -100,7 +100,7 @@ def test_a_worker_serves_its_other_queues_while_one_is_paused_and_keeps_their_or
     from jobs.pausing import PAUSED_KEY
     from jobs.worker import ScribesSimpleWorker
 
-    # Issue 18 adds queues; a second one here is a plain RQ queue.
+    # A queue outside the project's: pausing must not depend on the names.
     other = Queue("console-test-other", connection=redis_conn)
     paused_job = Queue(queues.SYSTEM, connection=redis_conn).enqueue(noop)
     open_job = other.enqueue(noop)

@@ -1,4 +1,4 @@
-"""Degrade, don't fail (issue 30): Redis down, keyword search under the search limit, event streams per user.
+"""Degrade, don't fail: Redis down, keyword search under the search limit, event streams per user.
 
 The throttles fail open without their cache; with Redis stopped the real web
 process answers login, search and job creation 2xx or 503, never 500, and
