@@ -115,11 +115,12 @@ TEMPLATES = [
 WSGI_APPLICATION = "scribes.wsgi.application"
 ASGI_APPLICATION = "scribes.asgi.application"
 
-#: Django's ASGI handler runs each request's sync code in a thread of its own, so
-#: a connection kept after a request is never reused, only left open until the
-#: garbage collector finds it ("When using ASGI, persistent connections should be
-#: disabled", Django's database notes). scribes/asgi.py sets SCRIBES_ASGI; the
-#: worker, the scheduler and manage.py keep their connections.
+#: The web process (scribes/asgi.py sets SCRIBES_ASGI) borrows from the pool below:
+#: its event streams run their sync code in a new thread per request under Django's
+#: ASGI handler, where a kept connection would never be reused ("When using ASGI,
+#: persistent connections should be disabled", Django's database notes), and its
+#: API threads share the same bounded pool. The worker, the scheduler and manage.py
+#: keep their connections.
 SERVED_BY_ASGI = env_bool("SCRIBES_ASGI", False)
 
 #: Processes that serve requests: the ASGI web process, `manage.py runserver` (a
