@@ -87,6 +87,7 @@ def _uvicorn_web(app: str, port: int) -> list[str]:
 def _gthread_web(port: int, threads: int) -> list[str]:
     return ["gunicorn", "scribes.wsgi:application", "--worker-class", "gthread", "--threads", str(threads)] + [
         "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "60", "--graceful-timeout", "5",
+        "--keep-alive", "5",
     ]  # fmt: skip
 
 
@@ -154,6 +155,21 @@ def _wait_healthy(base: str, processes: list[subprocess.Popen], timeout: float =
     raise SystemExit(f"{base}/health did not answer 200 within {timeout:.0f} s")
 
 
+def _group_cpu_seconds(groups: list[int]) -> float:
+    """CPU time (user + system) of every live process in these process groups (a layout's web processes)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) in groups:  # pgrp
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -170,6 +186,7 @@ class ConnectionSampler(threading.Thread):
     def __init__(self, dsn: str, database: str):
         super().__init__(daemon=True)
         self.dsn, self.database, self.peak, self.stop = dsn, database, 0, threading.Event()
+        self.web_peak = 0  # those of the web processes (application_name scribes-web)
 
     def run(self):
         import psycopg
@@ -178,8 +195,12 @@ class ConnectionSampler(threading.Thread):
             return
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             while not self.stop.is_set():
-                query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
-                self.peak = max(self.peak, conn.execute(query, [self.database]).fetchone()[0])
+                query = (
+                    "SELECT count(*), count(*) FILTER (WHERE application_name = 'scribes-web') "
+                    "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+                )
+                every, web = conn.execute(query, [self.database]).fetchone()
+                self.peak, self.web_peak = max(self.peak, every), max(self.web_peak, web)
                 time.sleep(0.25)
 
 
@@ -219,7 +240,7 @@ def _locust(base: str, env: dict, users: int, duration: int, prefix: Path) -> st
     result = subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless"]
         + ["--host", base, "-u", str(users), "-r", str(users), "-t", f"{duration}s", "--csv", str(prefix)]
-        + ["--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5"],
+        + ["--only-summary", "--loglevel", "WARNING", "--stop-timeout", "12"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -359,12 +380,22 @@ def measure(
 
 
 def _one(name, round_, *, env, users, duration, threads, out, dsn, database, held) -> dict:
-    processes_spec, api, live = layout_processes(name, threads)
+    # "shipped@2": the layout with another thread count.
+    layout, _, count = name.partition("@")
+    threads = int(count or threads)
+    env = {**env, "WEB_THREADS": str(threads)}
+    processes_spec, api, live = layout_processes(layout, threads)
     directory = out / f"{name}-{round_}"
     directory.mkdir(exist_ok=True)
     port = _port()
     processes = []
+    url = env.get("DATABASE_URL", "")
+    if dsn:  # the web processes' connections are told apart in pg_stat_activity
+        extra_url = {"DATABASE_URL": url + ("&" if "?" in url else "?") + "application_name=scribes-web"}
+    else:
+        extra_url = {}
     for index, (argv, extra) in enumerate(processes_spec):
+        extra = {**extra, **extra_url}
         processes.append(
             subprocess.Popen(
                 argv,
@@ -392,8 +423,12 @@ def _one(name, round_, *, env, users, duration, threads, out, dsn, database, hel
             holder = OpenStreams(port, held)
             holder.start()
             holder.ready.wait(60)
+        cpu = _group_cpu_seconds([p.pid for p in processes])
         output = _locust(base, env, users, duration, directory / "locust")
+        cpu = _group_cpu_seconds([p.pid for p in processes]) - cpu
         figures = _read_stats(directory / "locust", output)
+        # The web processes' CPU per request: what a shared machine's drift barely moves.
+        figures["cpu_ms_per_request"] = cpu * 1000 / max(1, figures["total"]["requests"])
         (directory / "locust.out").write_text(output)
     finally:
         if holder is not None:
@@ -404,14 +439,16 @@ def _one(name, round_, *, env, users, duration, threads, out, dsn, database, hel
         for process in [nginx, *processes]:
             _stop(process)
     figures["peak_connections"] = sampler.peak
+    figures["peak_web_connections"] = sampler.web_peak
     figures["processes"] = len(processes)
     if holder is not None:
         figures["streams_open"], figures["streams_refused"] = holder.opened, holder.refused
     total = figures["total"]
     print(
-        f"{name:10} round {round_ + 1}: {total['rps']:.1f} req/s, p50 {total['p50']:.0f} p95 {total['p95']:.0f} "
+        f"{name:10} round {round_ + 1}: {total['rps']:.1f} req/s, {figures['cpu_ms_per_request']:.2f} ms CPU/request, "
+        f"p50 {total['p50']:.0f} p95 {total['p95']:.0f} "
         f"p99 {total['p99']:.0f} ms, errors {total['errors']}, 503s {figures['refused']}, "
-        f"peak PostgreSQL connections {sampler.peak}",
+        f"peak PostgreSQL connections {sampler.peak} (web {sampler.web_peak})",
         file=sys.stderr,
         flush=True,
     )
@@ -433,6 +470,7 @@ def summary(rounds: list[dict]) -> dict:
     import statistics
 
     rps = sum(r["total"]["rps"] for r in rounds) / len(rounds)
+    cpu = sum(r["cpu_ms_per_request"] for r in rounds) / len(rounds)
     names = sorted({name for r in rounds for name in r["endpoints"]})
     endpoints = {}
     for name in names:
@@ -443,9 +481,11 @@ def summary(rounds: list[dict]) -> dict:
         }
     return {
         "rps": rps,
+        "cpu_ms_per_request": cpu,
         "errors": sum(r["total"]["errors"] for r in rounds),
         "refused": sum(r["refused"] for r in rounds),
         "peak_connections": max(r["peak_connections"] for r in rounds),
+        "peak_web_connections": max(r.get("peak_web_connections", 0) for r in rounds),
         "endpoints": endpoints,
         "p99_api": max((e["p99"] for n, e in endpoints.items() if not any(s in n for s in SEARCHES)), default=0.0),
     }
@@ -455,11 +495,17 @@ def print_report(measured: dict) -> None:
     summaries = {name: summary(rounds) for name, rounds in measured["results"].items()}
     base = summaries.get("classic")
     for name, s in summaries.items():
-        ratio = f" ({s['rps'] / base['rps']:.2f} of classic)" if base and name != "classic" else ""
+        ratio = (
+            f" ({s['rps'] / base['rps']:.2f} of classic; CPU per request "
+            f"{s['cpu_ms_per_request']:.2f} ms, "
+            f"{s['cpu_ms_per_request'] / base['cpu_ms_per_request']:.2f} of classic's)"
+            if base and name != "classic"
+            else f" (CPU per request {s['cpu_ms_per_request']:.2f} ms)"
+        )
         print(
             f"\n{name}: {s['rps']:.1f} requests/s{ratio}, errors {s['errors']}, 503 + Retry-After {s['refused']}, "
             f"p99 of the non-search endpoints {s['p99_api']:.0f} ms, "
-            f"peak PostgreSQL connections {s['peak_connections']}"
+            f"peak PostgreSQL connections {s['peak_connections']} (web processes {s['peak_web_connections']})"
         )
         print(f"  {'endpoint':40} {'reqs':>6} {'p50':>6} {'p95':>6} {'p99':>6} {'errors':>6}")
         for endpoint, e in s["endpoints"].items():

@@ -29,8 +29,8 @@ from scribes.limits import BodyLimitMiddleware, ReadBodyFirst  # noqa: E402
 
 #: The paths served by the ASGI handler: jobs/urls.py's event stream (`job-events`).
 STREAM_PATH = re.compile(r"^/jobs/[^/]+/events/?$")
-#: Threads that run the API's (sync) views, reused from request to request. 4 served the mix
-#: faster than 8 on 2 cores (docs/PERFORMANCE.md); keep it under DB_POOL_MAX_SIZE, which the
+#: Threads that run the API's (sync) views, reused from request to request. On 2 cores 4 and 2
+#: served the mix alike, 8 less (docs/PERFORMANCE.md); keep it under DB_POOL_MAX_SIZE, which the
 #: streams' sign-in checks share.
 WEB_THREADS = env_int("WEB_THREADS", 4, minimum=1)
 
