@@ -541,6 +541,13 @@ def run(quick: bool = False) -> list[dict]:
             "target": "≥ 1.0",
         },
         {
+            "benchmark": f"load: the mix, {setting}: the web process's CPU per request, shipped vs classic (ms)",
+            "figure": f"{shipped['cpu_ms_per_request']:.2f} shipped",
+            "baseline": f"{classic['cpu_ms_per_request']:.2f} classic",
+            "ratio": f"{shipped['cpu_ms_per_request'] / classic['cpu_ms_per_request']:.2f}",
+            "target": "≤ 1.0",
+        },
+        {
             "benchmark": f"load: the mix, {setting}: errors; p99 of the non-search endpoints (ms)",
             "figure": f"{shipped['errors']} errors ({shipped['refused']} 503s apart); {shipped['p99_api']:.0f}",
             "baseline": f"{classic['errors']} errors; {classic['p99_api']:.0f} classic",

@@ -6,6 +6,9 @@
   `100 Continue` is sent); a body streamed without one (chunked) is counted as it
   arrives and refused once it passes the limit. Django's ASGI handler would
   otherwise spool the whole body to a temporary file before any view runs.
+- `ReadBodyFirst` (ASGI, in front of the API's thread pool in scribes/asgi.py): a
+  body is read in full on the event loop before a thread is given the request, so
+  a client that stalls mid-body holds no thread.
 - The header timeout lives in the uvicorn protocol (scribes.webworker): headers
   that have not all arrived HTTP_HEADER_TIMEOUT seconds after the connection was
   made (or after the request's first byte, on a kept-alive connection) close it.
@@ -35,6 +38,10 @@ def _response_messages(limit: int) -> list[dict]:
     ]
 
 
+def _chunked(scope) -> bool:
+    return any(name == b"transfer-encoding" for name, _ in scope.get("headers", ()))
+
+
 class BodyLimitMiddleware:
     def __init__(self, app, max_bytes: int):
         self.app = app
@@ -57,6 +64,9 @@ class BodyLimitMiddleware:
             for message in _response_messages(limit):
                 await send(message)
             return None
+        if declared is not None or not _chunked(scope):
+            # The server reads no more than the declared length (none without one): nothing to count.
+            return await self.app(scope, receive, send)
 
         received = 0
         started = False
@@ -90,6 +100,15 @@ class BodyLimitMiddleware:
         return await self.app(scope, counting_receive, tracking_send)
 
 
+def _has_body(scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+        if name == b"transfer-encoding":
+            return True
+    return False
+
+
 class ReadBodyFirst:
     """Reads a request's body in full on the event loop, then calls `app` with it replayed.
 
@@ -109,7 +128,7 @@ class ReadBodyFirst:
         self.max_memory = max_memory
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not _has_body(scope):
             return await self.app(scope, receive, send)
         import tempfile
 
