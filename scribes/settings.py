@@ -165,7 +165,9 @@ else:
             # A file cannot drop a connection: keep it between requests and jobs
             # (Django still closes one left broken). Reopening it for every job
             # cost a worker most of a job's time, closing the last one checkpoints the WAL.
-            "CONN_MAX_AGE": 0 if SERVED_BY_ASGI else None,
+            # The web process too: its API threads are a fixed pool (scribes/asgi.py),
+            # and the event streams' per-request threads close what they open.
+            "CONN_MAX_AGE": None,
             # Tests run real worker processes, which need a file, not memory.
             "TEST": {"NAME": str(VAR_DIR / "test-scribes.sqlite3")},
         }
