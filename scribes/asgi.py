@@ -48,5 +48,6 @@ async def routed_application(scope, receive, send):
 
 #: A body over REQUEST_MAX_BODY_BYTES is a 413 before Django reads (and spools) it.
 application = BodyLimitMiddleware(routed_application, settings.REQUEST_MAX_BODY_BYTES)
-#: Every request through Django's ASGI handler (the layout before issue 30's measurement; `make load` compares).
+#: Every request through Django's ASGI handler: the layout before issue 30's measurement, for
+#: bench/load.py and bench/live.py only (on SQLite it would keep a file open per request thread).
 asgi_only_application = BodyLimitMiddleware(django_application, settings.REQUEST_MAX_BODY_BYTES)
