@@ -388,34 +388,36 @@ def _one(name, round_, *, env, users, duration, threads, out, dsn, database, hel
     directory = out / f"{name}-{round_}"
     directory.mkdir(exist_ok=True)
     port = _port()
-    processes = []
+    if not Path(NGINX).exists():
+        raise SystemExit("nginx is missing: install Debian's nginx-light (`make test` does)")
+    processes: list[subprocess.Popen] = []
+    nginx = None
     url = env.get("DATABASE_URL", "")
     if dsn:  # the web processes' connections are told apart in pg_stat_activity
         extra_url = {"DATABASE_URL": url + ("&" if "?" in url else "?") + "application_name=scribes-web"}
     else:
         extra_url = {}
-    for index, (argv, extra) in enumerate(processes_spec):
-        extra = {**extra, **extra_url}
-        processes.append(
-            subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env={**env, **extra},
-                stdout=open(directory / f"web-{index}.log", "w"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        )
-    conf = nginx_conf(directory, port, api, live)
-    nginx = subprocess.Popen(
-        [NGINX, "-c", str(conf), "-e", str(directory / "nginx-error.log"), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     sampler = ConnectionSampler(dsn, database)
     holder = None
     try:
-        _wait_healthy(base, processes + [nginx])
+        for index, (argv, extra) in enumerate(processes_spec):
+            processes.append(
+                subprocess.Popen(
+                    argv,
+                    cwd=ROOT,
+                    env={**env, **extra, **extra_url},
+                    stdout=open(directory / f"web-{index}.log", "w"),
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )  # fmt: skip
+            )
+        conf = nginx_conf(directory, port, api, live)
+        nginx = subprocess.Popen(
+            [NGINX, "-c", str(conf), "-e", str(directory / "nginx-error.log"), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=open(directory / "nginx-error.log", "a"), start_new_session=True,
+        )  # fmt: skip
+        _wait_healthy(base, [*processes, nginx])
         for _ in range(20):  # warm every thread's imports and the pool
             urllib.request.urlopen(base + "/health", timeout=10).read()
         sampler.start()
@@ -427,7 +429,7 @@ def _one(name, round_, *, env, users, duration, threads, out, dsn, database, hel
         output = _locust(base, env, users, duration, directory / "locust")
         cpu = _group_cpu_seconds([p.pid for p in processes]) - cpu
         figures = _read_stats(directory / "locust", output)
-        # The web processes' CPU per request: what a shared machine's drift barely moves.
+        # The web processes' CPU per request: moved less than throughput by a shared machine's drift.
         figures["cpu_ms_per_request"] = cpu * 1000 / max(1, figures["total"]["requests"])
         (directory / "locust.out").write_text(output)
     finally:
@@ -435,9 +437,11 @@ def _one(name, round_, *, env, users, duration, threads, out, dsn, database, hel
             holder.stop.set()
             holder.join(timeout=10)
         sampler.stop.set()
-        sampler.join(timeout=5)
+        if sampler.is_alive():
+            sampler.join(timeout=5)
         for process in [nginx, *processes]:
-            _stop(process)
+            if process is not None:
+                _stop(process)
     figures["peak_connections"] = sampler.peak
     figures["peak_web_connections"] = sampler.web_peak
     figures["processes"] = len(processes)
