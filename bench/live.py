@@ -21,6 +21,8 @@ from pathlib import Path
 from common import queues
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The web process's application (BENCH_LIVE_APP=scribes.asgi:asgi_only_application: every request by the ASGI handler).
+APP = os.environ.get("BENCH_LIVE_APP", "scribes.asgi:application")
 
 
 def _rss_kb(pid: int) -> int:
@@ -56,7 +58,7 @@ class Server:
         self.port = free_port()
         self.log = open(log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "scribes.asgi:application", "--port", str(self.port)]
+            [sys.executable, "-m", "uvicorn", APP, "--port", str(self.port)]
             + ["--workers", "1", "--log-level", "warning", "--no-access-log"],
             env={**_server_env(), **extra_env},
             stdout=self.log,

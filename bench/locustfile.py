@@ -12,6 +12,8 @@ is the server refusing politely: counted apart (printed at the end), not an erro
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import random
 import time
@@ -22,6 +24,10 @@ from locust import HttpUser, between, events, task
 
 NOTES_PER_USER = int(os.environ.get("LOAD_NOTES_PER_USER", "20"))
 STREAM_SECONDS = float(os.environ.get("LOAD_STREAM_SECONDS", "10"))
+#: A JSON file of prepared accounts ([{"token": ..., "notes": [ids]}], bench/load.py writes it):
+#: users take one each in turn instead of registering, so a short run measures the mix, not sign-ups.
+ACCOUNTS = json.loads(open(os.environ["LOAD_ACCOUNTS"]).read()) if os.environ.get("LOAD_ACCOUNTS") else []
+_NEXT_ACCOUNT = itertools.count()
 WORDS = (
     "meeting budget garden travel recipe invoice project deadline python database music "
     "holiday report family doctor flight review lecture notes ideas coffee"
@@ -57,6 +63,12 @@ class ScribesUser(HttpUser):
         return reply
 
     def on_start(self):
+        self.job_id = None
+        if ACCOUNTS:
+            account = ACCOUNTS[next(_NEXT_ACCOUNT) % len(ACCOUNTS)]
+            self.client.headers["Authorization"] = f"Bearer {account['token']}"
+            self.note_ids = list(account["notes"])
+            return
         username = f"load-{uuid.uuid4().hex[:12]}"
         password = f"pw-{uuid.uuid4().hex}"
         account = {"username": username, "email": f"{username}@example.com", "password": password}

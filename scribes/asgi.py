@@ -1,17 +1,53 @@
-"""ASGI entry point: what gunicorn's uvicorn workers serve (docker/Dockerfile, compose, Procfile)."""
+"""ASGI entry point: what gunicorn's uvicorn workers serve (docker/Dockerfile, compose, Procfile).
+
+One process, two doors (issue 30, chosen by measurement: docs/PERFORMANCE.md):
+a job's event stream (`GET /jobs/{id}/events`, an async view that holds a socket,
+no thread and no database connection while it waits) goes to Django's ASGI
+handler; every other request goes to Django's WSGI handler, run by a2wsgi in a
+fixed pool of WEB_THREADS threads. Django's ASGI handler runs each request's
+sync code (every API view here) in a thread of its own, created for that request;
+the fixed pool reuses its threads, which was what the API lacked against the
+classic threaded WSGI deployment.
+"""
 
 import os
+import re
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scribes.settings")
-# Read by settings: the web process keeps no database connection between requests.
+# Read by settings: the web process borrows its database connections from the pool.
 os.environ["SCRIBES_ASGI"] = "1"
 django_application = get_asgi_application()
 
+from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402  (configured by get_asgi_application)
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 
-from scribes.limits import BodyLimitMiddleware  # noqa: E402
+from common.env import env_int  # noqa: E402
+from scribes.limits import BodyLimitMiddleware, ReadBodyFirst  # noqa: E402
+
+#: The paths served by the ASGI handler: jobs/urls.py's event stream (`job-events`).
+STREAM_PATH = re.compile(r"^/jobs/[^/]+/events/?$")
+#: Threads that run the API's (sync) views, reused from request to request. On 2 cores 4 and 2
+#: served the mix alike, 8 less (docs/PERFORMANCE.md); keep it under DB_POOL_MAX_SIZE, which the
+#: streams' sign-in checks share.
+WEB_THREADS = env_int("WEB_THREADS", 4, minimum=1)
+
+#: The body is read on the event loop first: a client stalling mid-body holds no thread.
+wsgi_application = ReadBodyFirst(
+    WSGIMiddleware(get_wsgi_application(), workers=WEB_THREADS), settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+)
+
+
+async def routed_application(scope, receive, send):
+    if scope["type"] == "http" and not STREAM_PATH.match(scope["path"]):
+        return await wsgi_application(scope, receive, send)
+    return await django_application(scope, receive, send)
+
 
 #: A body over REQUEST_MAX_BODY_BYTES is a 413 before Django reads (and spools) it.
-application = BodyLimitMiddleware(django_application, settings.REQUEST_MAX_BODY_BYTES)
+application = BodyLimitMiddleware(routed_application, settings.REQUEST_MAX_BODY_BYTES)
+#: Every request through Django's ASGI handler: the layout before issue 30's measurement, for
+#: bench/load.py and bench/live.py only (on SQLite it would keep a file open per request thread).
+asgi_only_application = BodyLimitMiddleware(django_application, settings.REQUEST_MAX_BODY_BYTES)

@@ -116,11 +116,12 @@ TEMPLATES = [
 WSGI_APPLICATION = "scribes.wsgi.application"
 ASGI_APPLICATION = "scribes.asgi.application"
 
-#: Django's ASGI handler runs each request's sync code in a thread of its own, so
-#: a connection kept after a request is never reused, only left open until the
-#: garbage collector finds it ("When using ASGI, persistent connections should be
-#: disabled", Django's database notes). scribes/asgi.py sets SCRIBES_ASGI; the
-#: worker, the scheduler and manage.py keep their connections.
+#: The web process (scribes/asgi.py sets SCRIBES_ASGI) borrows from the pool below:
+#: its event streams run their sync code in a new thread per request under Django's
+#: ASGI handler, where a kept connection would never be reused ("When using ASGI,
+#: persistent connections should be disabled", Django's database notes), and its
+#: API threads share the same bounded pool. The worker, the scheduler and manage.py
+#: keep their connections.
 SERVED_BY_ASGI = env_bool("SCRIBES_ASGI", False)
 
 #: Processes that serve requests: the ASGI web process, `manage.py runserver` (a
@@ -165,7 +166,9 @@ else:
             # A file cannot drop a connection: keep it between requests and jobs
             # (Django still closes one left broken). Reopening it for every job
             # cost a worker most of a job's time, closing the last one checkpoints the WAL.
-            "CONN_MAX_AGE": 0 if SERVED_BY_ASGI else None,
+            # The web process too: its API threads are a fixed pool (scribes/asgi.py),
+            # and the event streams' per-request threads close what they open.
+            "CONN_MAX_AGE": None,
             # Tests run real worker processes, which need a file, not memory.
             "TEST": {"NAME": str(VAR_DIR / "test-scribes.sqlite3")},
         }
