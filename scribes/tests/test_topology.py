@@ -21,7 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from common import queues
 from jobs.models import BackgroundJob, JobStatus
-from jobs.tests.liveutils import SseClient
+from live.tests.liveutils import SseClient
 from scribes.localredis import free_port
 from scribes.services import user_token_issue
 from scribes.tests.loadutils import start_procfile_web, web_env
