@@ -36,16 +36,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_healthy(base: str, timeout: float = 120) -> None:
+def wait_healthy(base: str, processes: list[subprocess.Popen] = (), timeout: float = 120) -> None:
+    """Wait for `base`/health to answer 200; stop early when one of `processes` has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            raise SystemExit(f"a process of the layout exited before {base}/health answered")
         try:
             with urllib.request.urlopen(base + "/health", timeout=5) as response:
                 if response.status == 200:
                     return
         except OSError:
             pass
-        time.sleep(0.5)
+        time.sleep(0.3)
     raise SystemExit(f"{base}/health did not answer 200 within {timeout:.0f} s")
 
 
@@ -131,7 +134,7 @@ def main() -> int:
     )
     sampler = ConnectionSampler(url)
     try:
-        _wait_healthy(base)
+        wait_healthy(base)
         sampler.start()
         ramp = max(1, int(args.users / args.spawn_rate))
         started = time.monotonic()

@@ -44,6 +44,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench._load import wait_healthy
+
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LAYOUTS = ("shipped", "asgi-only", "classic", "split")
@@ -52,7 +54,7 @@ SEARCHES = ("search", "/events")
 
 
 def _port() -> int:
-    """A free loopback port in 18000-18999 (this checkout's range)."""
+    """A free loopback port from a fixed range, away from the ephemeral ports the processes connect from."""
     for _ in range(200):
         port = random.randint(18000, 18999)
         with socket.socket() as sock:
@@ -138,21 +140,6 @@ def nginx_conf(directory: Path, port: int, api: int, live: int | None) -> Path:
     path = directory / "nginx.conf"
     path.write_text(conf)
     return path
-
-
-def _wait_healthy(base: str, processes: list[subprocess.Popen], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            raise SystemExit(f"a process of the layout exited before {base}/health answered")
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{base}/health did not answer 200 within {timeout:.0f} s")
 
 
 def _group_cpu_seconds(groups: list[int]) -> float:
@@ -417,7 +404,7 @@ def _one(name, round_, *, env, users, duration, threads, out, dsn, database, hel
             [NGINX, "-c", str(conf), "-e", str(directory / "nginx-error.log"), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL, stderr=open(directory / "nginx-error.log", "a"), start_new_session=True,
         )  # fmt: skip
-        _wait_healthy(base, [*processes, nginx])
+        wait_healthy(base, [*processes, nginx], timeout=90)
         for _ in range(20):  # warm every thread's imports and the pool
             urllib.request.urlopen(base + "/health", timeout=10).read()
         sampler.start()

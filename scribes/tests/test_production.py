@@ -167,12 +167,10 @@ def gunicorn_behind_proxy(var_dir, subprocess_env, tmp_path, redis_conn):
         server.stop()
 
 
-@pytest.fixture
-def nginx(gunicorn_behind_proxy, tmp_path):
-    """docker/nginx.conf with only its upstream address, port and pid file changed."""
+def start_nginx(app_port: int, tmp_path: Path) -> tuple[str, Server]:
+    """docker/nginx.conf in front of `app_port`, with only its upstream address, port and pid file changed."""
     if not Path(NGINX).exists():
         pytest.fail("nginx is missing: `make test` installs Debian's nginx (or apt-get install nginx-light)")
-    _, app_port, _ = gunicorn_behind_proxy
     port = free_port()
     conf = (ROOT / "docker" / "nginx.conf").read_text()
     for old, new in [
@@ -191,6 +189,17 @@ def nginx(gunicorn_behind_proxy, tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(base, server)
+    except BaseException:
+        server.stop()
+        raise
+    return base, server
+
+
+@pytest.fixture
+def nginx(gunicorn_behind_proxy, tmp_path):
+    _, app_port, _ = gunicorn_behind_proxy
+    base, server = start_nginx(app_port, tmp_path)
+    try:
         yield base
     finally:
         server.stop()

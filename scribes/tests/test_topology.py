@@ -10,10 +10,8 @@ request thread.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
-from pathlib import Path
 
 import pytest
 from asgiref.sync import iscoroutinefunction
@@ -22,12 +20,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from common import queues
 from jobs.models import BackgroundJob, JobStatus
 from live.tests.liveutils import SseClient
-from scribes.localredis import free_port
 from scribes.services import user_token_issue
 from scribes.tests.loadutils import start_procfile_web, web_env
-from scribes.tests.test_deployment import ROOT
 from scribes.tests.test_load import _call
-from scribes.tests.test_production import NGINX, Server, wait_until_serving
+from scribes.tests.test_production import start_nginx
 
 
 def _callbacks(patterns):
@@ -61,34 +57,6 @@ def stream_setup(user):
     )
     connection.close()
     return token, job
-
-
-def _nginx(app_port: int, tmp_path: Path) -> tuple[str, Server]:
-    """docker/nginx.conf with only its upstream address, port and pid file changed."""
-    if not Path(NGINX).exists():
-        pytest.fail("nginx is missing: `make test` installs Debian's nginx (or apt-get install nginx-light)")
-    port = free_port()
-    conf = (ROOT / "docker" / "nginx.conf").read_text()
-    for old, new in [
-        ("server web:8000;", f"server 127.0.0.1:{app_port};"),
-        ("listen 80;", f"listen 127.0.0.1:{port};"),
-        ("pid /var/run/nginx.pid;", f"pid {tmp_path}/nginx.pid;"),
-    ]:
-        assert old in conf, old
-        conf = conf.replace(old, new)
-    (tmp_path / "nginx.conf").write_text(conf)
-    server = Server(
-        [NGINX, "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "nginx-error.log"), "-g", "daemon off;"],
-        os.environ.copy(),
-        tmp_path / "nginx.log",
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base, server)
-    except BaseException:
-        server.stop()
-        raise
-    return base, server
 
 
 def _stream_is_live_while_the_api_answers(port: int, token: str, job) -> None:
@@ -141,7 +109,7 @@ def test_behind_the_compose_proxy_streams_stay_live_and_the_api_answers(
     env = web_env(subprocess_env, tmp_path / "var", JOBS_EVENTS_KEEPALIVE_SECONDS=1, NUM_PROXIES=1)
     _, app_port, server = start_procfile_web(env, tmp_path / "web.log")
     try:
-        base, nginx = _nginx(app_port, tmp_path)
+        base, nginx = start_nginx(app_port, tmp_path)
         try:
             _stream_is_live_while_the_api_answers(int(base.rsplit(":", 1)[1]), token, job)
         finally:
