@@ -1,4 +1,4 @@
-"""Web topologies under issue 30's mix (Locust), measured in one run, interleaved, behind one nginx.
+"""Web topologies under the web-tier mix (Locust), measured in one run, interleaved, behind one nginx.
 
 Layouts (one web process each, same PostgreSQL, Redis, workers and data; nginx as
 docker/nginx.conf in front of every one):

@@ -1,4 +1,4 @@
-"""The mix of issue 30 for Locust: users that sign in, write, read and search notes, and follow a job.
+"""The web-tier mix for Locust: users that sign in, write, read and search notes, and follow a job.
 
 Run by `make load` (bench/_load.py starts the Procfile's processes on PostgreSQL
 and runs this headless); by hand: `locust -f bench/locustfile.py --host http://127.0.0.1:8000`.

@@ -1,6 +1,6 @@
 """ASGI entry point: what gunicorn's uvicorn workers serve (docker/Dockerfile, compose, Procfile).
 
-One process, two doors (issue 30, chosen by measurement: docs/PERFORMANCE.md):
+One process, two doors (chosen by measurement: docs/PERFORMANCE.md):
 a job's event stream (`GET /jobs/{id}/events`, an async view that holds a socket,
 no thread and no database connection while it waits) goes to Django's ASGI
 handler; every other request goes to Django's WSGI handler, run by a2wsgi in a
@@ -27,7 +27,7 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 from common.env import env_int  # noqa: E402
 from scribes.limits import BodyLimitMiddleware, ReadBodyFirst  # noqa: E402
 
-#: The paths served by the ASGI handler: jobs/urls.py's event stream (`job-events`).
+#: The paths served by the ASGI handler: live/urls.py's event stream (`job-events`).
 STREAM_PATH = re.compile(r"^/jobs/[^/]+/events/?$")
 #: Threads that run the API's (sync) views, reused from request to request. On 2 cores 4 and 2
 #: served the mix alike, 8 less (docs/PERFORMANCE.md); keep it under DB_POOL_MAX_SIZE, which the
@@ -48,6 +48,6 @@ async def routed_application(scope, receive, send):
 
 #: A body over REQUEST_MAX_BODY_BYTES is a 413 before Django reads (and spools) it.
 application = BodyLimitMiddleware(routed_application, settings.REQUEST_MAX_BODY_BYTES)
-#: Every request through Django's ASGI handler: the layout before issue 30's measurement, for
+#: Every request through Django's ASGI handler: the layout the measurement replaced, kept for
 #: bench/load.py and bench/live.py only (on SQLite it would keep a file open per request thread).
 asgi_only_application = BodyLimitMiddleware(django_application, settings.REQUEST_MAX_BODY_BYTES)

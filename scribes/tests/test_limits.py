@@ -1,4 +1,4 @@
-"""Limits in the app (issue 30), straight to the Procfile's web process, no nginx in front.
+"""Limits in the app, straight to the Procfile's web process, no nginx in front.
 
 A 1 GiB declared body is refused with 413 before a byte of it is read (nothing
 reaches the disk: the process's TMPDIR stays empty), a streamed (chunked) body is

@@ -1,4 +1,4 @@
-"""Many clients at once against real web processes on PostgreSQL (issue 30).
+"""Many clients at once against real web processes on PostgreSQL.
 
 - The Procfile's web process under a burst of 1,000 requests (event streams and
   plain API calls, all connections opened first, then sent at once): no 500, any

@@ -34,7 +34,10 @@ def _callbacks(patterns):
             yield pattern
 
 
-def test_only_the_event_stream_goes_to_the_asgi_handler():
+def test_only_the_event_stream_goes_to_the_asgi_handler(monkeypatch):
+    # Importing the entry point marks this process as the web process (SCRIBES_ASGI); monkeypatch
+    # takes the mark away again, so later tests' child processes do not inherit it.
+    monkeypatch.setenv("SCRIBES_ASGI", "1")
     from scribes.asgi import STREAM_PATH
 
     # The one async view: a new one needs its path in STREAM_PATH (a thread of the pool would block on it).
