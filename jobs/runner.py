@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -25,13 +27,29 @@ from common.requestid import request_id_var
 from jobs import services
 from jobs.failures import JobLog, traceback_text
 from jobs.models import BackgroundJob
-from jobs.registry import TaskSpec, register
+from jobs.registry import TaskSpec, get_task, register
 
 logger = logging.getLogger("jobs.runner")
 
 
 class JobStopped(Exception):
     """Raised by `JobContext.progress` when the row left `running` under the task (cancel, mark failed)."""
+
+
+@dataclass(frozen=True)
+class Continue:
+    """What a body returns when its work is not done: the same row runs the body again as a new RQ job.
+
+    The row stays `running` with one progress figure (the last `ctx.progress`,
+    cumulative), and its `rq_job_id` moves to the new RQ job, which goes to the
+    back of `queue` (default: the task's), behind whatever waits there: that is
+    how a long job runs as slices that take turns with other users' slices.
+    `kwargs` are the body's keyword arguments for the next run. A row cancelled
+    or repaired meanwhile gets no continuation.
+    """
+
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str | None = None
 
 
 class JobContext:
@@ -76,6 +94,16 @@ class JobContext:
             raise JobStopped(f"Job {self.job_id} is no longer running (cancelled or failed meanwhile); stopped")
         self._written = self._reported
         self._last_write = now
+
+    def flush(self) -> bool:
+        """Write the last reported progress now if it is not written yet; False when the row is not running."""
+        if self._reported is None or self._written == self._reported:
+            return True
+        processed, total = self._reported
+        if not services.background_job_set_progress(job_id=self.job_id, processed=processed, total=total):
+            return False
+        self._written = self._reported
+        return True
 
     @property
     def reported(self) -> tuple[int, int] | None:
@@ -135,6 +163,47 @@ def run_tracked(spec: TaskSpec, job_id: str | None, kwargs: dict[str, Any]) -> A
         request_id_var.reset(token)
 
 
+def run_continuation(background_job_id: str, job_type: str, **kwargs: Any) -> Any:
+    """The RQ entry point of a `Continue`: run the body again for a row that is running under this RQ job.
+
+    A continuation whose row was cancelled, failed or handed on meanwhile is
+    skipped, as the first run of a row that is not queued is.
+    """
+    close_old_connections()
+    spec = get_task(job_type)
+    rq_job = get_current_job()
+    queue = rq_job.origin if rq_job else spec.queue
+    row = services.background_job_resume(job_id=background_job_id, rq_job_id=rq_job.id if rq_job else "")
+    if row is None:
+        current = BackgroundJob.objects.filter(pk=background_job_id).values_list("status", "rq_job_id").first()
+        mine = current is not None and current[1] == (rq_job.id if rq_job else "")
+        skipped = "missing" if current is None else (current[0] if mine else "handed on")
+        logger.warning(
+            "[queue %s] job %s (%s) continuation not started: row is %s", queue, background_job_id, job_type, skipped
+        )
+        return {"skipped": f"row is {skipped}"}
+    token = request_id_var.set(row.request_id)
+    try:
+        return _run_claimed(spec, row, rq_job, queue, kwargs)
+    finally:
+        request_id_var.reset(token)
+
+
+def _hand_off(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, ctx: JobContext, step: Continue) -> dict:
+    """Move the row to a new RQ job id, then enqueue that job: the row never points at a job that ran already."""
+    new_rq_job_id = f"{row.job_id}-{uuid.uuid4().hex[:12]}"
+    # The figures so far are written before the hand-off (the interval does not
+    # apply): the next run starts a context of its own.
+    moved = ctx.flush() and services.background_job_hand_off(
+        job_id=row.job_id, from_rq_job_id=rq_job.id if rq_job else row.rq_job_id, to_rq_job_id=new_rq_job_id
+    )
+    if not moved:
+        logger.info("[queue %s] job %s (%s) not continued: the row left running", queue, row.job_id, spec.job_type)
+        return {"stopped": "the row left running"}
+    services.background_job_enqueue_continuation(job_row=moved, kwargs=step.kwargs, queue=step.queue)
+    return {"continued_as": new_rq_job_id}
+
+
 def _run_claimed(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, kwargs: dict[str, Any]) -> Any:
     logger.info("[queue %s] job %s (%s) started, attempt %d", queue, row.job_id, spec.job_type, row.attempts)
     started = time.monotonic()
@@ -157,6 +226,17 @@ def _run_claimed(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, kwargs:
             job_id=row.job_id, error=message, final=final, traceback=traceback_text(exc), log=ctx.log.text()
         )
         raise
+    if isinstance(result, Continue):
+        handed = _hand_off(spec, row, rq_job, queue, ctx, result)
+        logger.info(
+            "[queue %s] job %s (%s) slice done in %.2f s: %s",
+            queue,
+            row.job_id,
+            spec.job_type,
+            time.monotonic() - started,
+            handed,
+        )
+        return handed
     try:
         if ctx.log.lines:
             # Only tasks that log through ctx.log pay this write.

@@ -23,7 +23,7 @@ from django.db import connections, router
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
 
 #: The transitions' names, as observers receive them.
-CREATE, CLAIM, PROGRESS, COMPLETE, FAIL, CANCEL, RETRY, START_RUNNING = (
+CREATE, CLAIM, PROGRESS, COMPLETE, FAIL, CANCEL, RETRY, START_RUNNING, RESUME = (
     "create",
     "claim",
     "progress",
@@ -32,6 +32,7 @@ CREATE, CLAIM, PROGRESS, COMPLETE, FAIL, CANCEL, RETRY, START_RUNNING = (
     "cancel",
     "retry",
     "start_running",
+    "resume",
 )
 
 Observer = Callable[[str, list[BackgroundJob]], None]
@@ -125,6 +126,54 @@ def progress(*, job_id, processed: int, total: int, now) -> BackgroundJob | None
         alias,
     )
     return rows[0] if rows else None
+
+
+def hand_off(*, job_id, from_rq_job_id: str, to_rq_job_id: str, now) -> BackgroundJob | None:
+    """A running row's work continues in another RQ job: its `rq_job_id` moves on.
+
+    Only while the row is running under `from_rq_job_id` (a cancel or a repair
+    meanwhile wins, and no continuation starts). Neither status nor progress
+    changes, so observers are not called. None when the row had moved on.
+    """
+    alias, connection = _db()
+    sql = (
+        f'UPDATE "{_meta.db_table}" SET "rq_job_id" = %s, "updated_at" = %s '
+        f'WHERE "job_id" = %s AND "status" = %s AND "rq_job_id" = %s RETURNING {_COLUMNS}'
+    )
+    params = [
+        to_rq_job_id,
+        _prep("updated_at", now, connection),
+        *_ids([job_id], connection),
+        JobStatus.RUNNING.value,
+        from_rq_job_id,
+    ]
+    rows = list(BackgroundJob.objects.raw(sql, params, using=alias))
+    return rows[0] if rows else None
+
+
+def resume(*, job_id, rq_job_id: str, now) -> BackgroundJob | None:
+    """A continuation of a row starts: the row if it is still `rq_job_id`'s and active, else None.
+
+    Running: nothing changes (no write). Queued (RQ retries a continuation that
+    failed): → running, a new attempt; `started_at` stays the row's first start.
+    """
+    alias, connection = _db()
+    rows = _update(
+        RESUME,
+        '"attempts" = "attempts" + 1, "status" = %s, "updated_at" = %s',
+        '"job_id" = %s AND "rq_job_id" = %s AND "status" = %s',
+        [
+            JobStatus.RUNNING.value,
+            _prep("updated_at", now, connection),
+            *_ids([job_id], connection),
+            rq_job_id,
+            JobStatus.QUEUED.value,
+        ],
+        alias,
+    )
+    if rows:
+        return rows[0]
+    return BackgroundJob.objects.filter(pk=job_id, rq_job_id=rq_job_id, status=JobStatus.RUNNING).first()
 
 
 def complete(

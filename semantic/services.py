@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import django_rq
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,10 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from common import queues
 from jobs.models import BackgroundJob
 from jobs.selectors import background_job_active_for_user, rq_connection
-from jobs.services import background_job_start
+from jobs.services import JobEnqueueError, background_job_start
 from notes.models import Note
 from semantic.chunking import chunk_text
 from semantic.embedders import Embedder, get_embedder
@@ -28,6 +26,8 @@ from semantic.selectors import note_embedding_text, note_ids_to_embed, text_hash
 logger = logging.getLogger(__name__)
 
 REGENERATE_JOB_TYPE = "regenerate_embeddings"
+#: The tracked job that embeds a user's just-written notes (coalesced per user).
+EMBED_PENDING_JOB_TYPE = "embed_pending_notes"
 #: Failed note ids kept in a job's result_data (the count is always exact).
 FAILED_IDS_KEPT = 100
 
@@ -183,6 +183,140 @@ def note_embeddings_regenerate(
     }
 
 
+def _slice_result(
+    *, tally: _Tally, done: dict | None, current: int, total: int, only_stale: bool, model: str, seconds: float
+):
+    """The regeneration's figures so far: the previous slices' (`done`) plus this slice's."""
+    done = done or {}
+    failed_ids = (list(done.get("failed_note_ids", [])) + tally.failed_ids)[:FAILED_IDS_KEPT]
+    return {
+        "embeddings_generated": done.get("embeddings_generated", 0) + tally.succeeded,
+        "chunks_embedded": done.get("chunks_embedded", 0) + tally.chunks,
+        "failed_notes": done.get("failed_notes", 0) + tally.failed,
+        "failed_note_ids": failed_ids,
+        "deleted_notes": done.get("deleted_notes", 0) + tally.deleted,
+        # Already embedded from their current text since the request (a retried slice's finished notes, auto-embeds).
+        "already_current": done.get("already_current", 0) + current,
+        "processed_notes": done.get("processed_notes", 0) + current + tally.succeeded + tally.failed + tally.deleted,
+        "total_notes": total,
+        "only_stale": only_stale,
+        "model": model,
+        "seconds": round(done.get("seconds", 0) + seconds, 3),
+        "slices": done.get("slices", 0) + 1,
+    }
+
+
+def note_embeddings_regenerate_slice(
+    *,
+    user,
+    since,
+    only_stale: bool = False,
+    after_id: int = 0,
+    done: dict | None = None,
+    failed_in_window: list[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    log: logging.Logger | logging.LoggerAdapter | None = None,
+) -> tuple[dict, dict | None]:
+    """Run one slice of a regeneration: `(figures so far, kwargs of the next slice or None when done)`.
+
+    A slice reads the next window of the user's notes by id (`id > after_id`,
+    at most SEMANTIC_SLICE_NOTES) and embeds, longest first in batches, those
+    not already done: a note whose vector is from the active model and its
+    current text, and (unless `only_stale`) written since the regeneration was
+    requested (`since`), is skipped. That skip is what makes a slice safe to
+    run again (RQ's retry after a failure, a worker killed mid-slice): finished
+    notes are not embedded twice. After SEMANTIC_SLICE_SECONDS the slice stops
+    between batches and the next slice reads the same window again (its
+    finished notes skipped, and the notes that failed in it, `failed_in_window`,
+    not tried again). `done` carries the figures of the previous slices.
+    """
+    log = log or logger
+    started = time.monotonic()
+    embedder = get_embedder()
+    embedder.load()
+    window_size = settings.SEMANTIC_SLICE_NOTES
+    budget = settings.SEMANTIC_SLICE_SECONDS
+    size = settings.SEMANTIC_BATCH_SIZE
+    if done is None:
+        # The first slice fixes the total the progress is measured against.
+        if only_stale:
+            total = len(note_ids_to_embed(user=user, model=embedder.model_name, only_stale=True))
+        else:
+            total = Note.objects.filter(user=user).count()
+    else:
+        total = done["total_notes"]
+    window = list(
+        Note.objects.filter(user=user, pk__gt=after_id)
+        .order_by("id")
+        .values_list("id", "title", "content", "embedding__model", "embedding__text_hash", "embedding__updated_at")[
+            : window_size + 1
+        ]
+    )
+    # One row past the window says whether another slice follows (no empty last slice).
+    more = len(window) > window_size
+    window = window[:window_size]
+    todo: list[tuple[int, int]] = []
+    revisit = failed_in_window is not None
+    tried = set(failed_in_window or ())
+    already_current = 0
+    for note_id, title, content, vector_model, vector_hash, written_at in window:
+        text = note_embedding_text(title=title, content=content)
+        current = vector_model == embedder.model_name and vector_hash == text_hash(text)
+        if note_id in tried:
+            continue
+        if current and (only_stale or written_at >= since):
+            # A window read again after a time stop: the previous slice counted its notes.
+            # Only notes written since the request count: in an `only_stale` run the others were never stale.
+            already_current += 0 if revisit or written_at < since else 1
+            continue
+        todo.append((-len(text), note_id))
+    ids = [note_id for _, note_id in sorted(todo)]
+    tally = _Tally()
+    processed_before = (done or {}).get("processed_notes", 0)
+    finished_window = True
+    for start in range(0, len(ids), size):
+        batch = ids[start : start + size]
+        _embed_batch(embedder=embedder, user=user, note_ids=batch, tally=tally, log=log)
+        if progress:
+            # Counting the notes found current keeps a retried slice's figures from going backwards.
+            processed = processed_before + already_current + tally.succeeded + tally.failed + tally.deleted
+            progress(processed, max(total, processed))  # notes created meanwhile may add to the total
+        if start + size < len(ids) and time.monotonic() - started > budget:
+            finished_window = False
+            break
+    result = _slice_result(
+        tally=tally,
+        done=done,
+        current=already_current,
+        total=total,
+        only_stale=only_stale,
+        model=embedder.model_name,
+        seconds=time.monotonic() - started,
+    )
+    if finished_window and not more:
+        log.info(
+            "Embedding regeneration complete: %d succeeded, %d failed in %d slice(s)",
+            result["embeddings_generated"],
+            result["failed_notes"],
+            result["slices"],
+        )
+        return result, None
+    if not finished_window:
+        # The same window again; what failed in it stays failed (counted once).
+        again = sorted(tried.union(tally.failed_ids))
+        return result, {"after_id": after_id, "done": result, "failed_in_window": again}
+    next_after = window[-1][0]
+    log.info(
+        "Slice %d: %d/%d processed, %d failed; next from note id > %d",
+        result["slices"],
+        result["processed_notes"],
+        total,
+        result["failed_notes"],
+        next_after,
+    )
+    return result, {"after_id": next_after, "done": result}
+
+
 def note_embeddings_regenerate_start(*, user, only_stale: bool = False) -> tuple[BackgroundJob, bool]:
     """Start the caller's regenerate job, or return the one already queued/running.
 
@@ -210,10 +344,6 @@ def _scheduled_key(user_id: int) -> str:
     return f"scribes:semantic:scheduled:{user_id}"
 
 
-#: The plain RQ job that embeds a user's pending notes (semantic.tasks).
-EMBED_PENDING_TASK = "semantic.tasks.embed_pending_notes"
-
-
 def note_embedding_schedule(*, note: Note) -> None:
     """After the current transaction commits, have the note (re-)embedded in the background."""
     if not settings.SEMANTIC_AUTO_EMBED:
@@ -225,11 +355,12 @@ def note_embedding_schedule(*, note: Note) -> None:
 def note_embedding_enqueue(*, user_id: int, note_id: int) -> bool:
     """Add the note to its owner's pending set; enqueue a job only if none is scheduled.
 
-    A burst of edits adds ids to one set and enqueues one job (the `SET NX`
-    marker); the job clears the marker before it takes the set, so an edit that
-    arrives while it runs schedules the next one. Redis being down never fails
-    the note write: the note stays unindexed until a regenerate catches it up.
-    Returns True when a job was enqueued.
+    A burst of edits adds ids to one set and starts one tracked job (the `SET NX`
+    marker; a `BackgroundJob` row of type `embed_pending_notes` on the
+    interactive SEMANTIC queue); the job clears the marker before it takes the
+    set, so an edit that arrives while it runs schedules the next one. Redis
+    being down never fails the note write: the note stays unindexed until a
+    regenerate catches it up. Returns True when a job was enqueued.
     """
     try:
         connection = rq_connection()
@@ -241,23 +372,18 @@ def note_embedding_enqueue(*, user_id: int, note_id: int) -> bool:
         if not first:
             return False
         try:
-            django_rq.get_queue(queues.SEMANTIC).enqueue_call(
-                # By name: the task module imports this one, never the other way round.
-                func=EMBED_PENDING_TASK,
-                kwargs={"user_id": user_id},
-                result_ttl=settings.JOB_RESULT_TTL,
-                description=f"embed pending notes of user {user_id}",
-            )
-        except RedisError:
+            background_job_start(job_type=EMBED_PENDING_JOB_TYPE, user=get_user_model()(pk=user_id))
+        except (RedisError, JobEnqueueError):
+            # The row is failed with the reason; the next edit schedules again.
             connection.delete(_scheduled_key(user_id))
             raise
-    except RedisError as exc:
+    except (RedisError, JobEnqueueError) as exc:
         logger.warning("Could not schedule embedding of note %s: Redis unavailable (%s)", note_id, exc)
         return False
     return True
 
 
-def note_embeddings_embed_pending(*, user_id: int) -> dict:
+def note_embeddings_embed_pending(*, user_id: int, progress=None, log=None) -> dict:
     """Embed the notes of `user_id` that edits queued since the last run (only stale ones)."""
     connection = rq_connection()
     connection.delete(_scheduled_key(user_id))
@@ -270,7 +396,7 @@ def note_embeddings_embed_pending(*, user_id: int) -> dict:
     if user is None or not note_ids:
         return {"embeddings_generated": 0, "failed_notes": 0, "total_notes": 0}
     try:
-        return note_embeddings_regenerate(user=user, only_stale=True, note_ids=note_ids)
+        return note_embeddings_regenerate(user=user, only_stale=True, note_ids=note_ids, progress=progress, log=log)
     except Exception:
         # Put the ids back so the next edit (or a retry) picks them up.
         try:

@@ -105,6 +105,32 @@ def background_job_enqueue(*, job_row: BackgroundJob, spec: TaskSpec | None = No
     logger.info("Job %s (%s) enqueued on queue %s", job_row.job_id, job_row.job_type, spec.queue)
 
 
+#: The RQ entry point of a continuation (`jobs.runner.Continue`), by name: runner imports this module.
+CONTINUATION_ENTRY = "jobs.runner.run_continuation"
+
+
+def background_job_enqueue_continuation(*, job_row: BackgroundJob, kwargs: dict, queue: str | None = None) -> None:
+    """Put the next RQ job of a running row at the back of its queue, under the row's (new) `rq_job_id`.
+
+    Same timeout, TTLs, retry policy, meta and failure callback as the row's
+    first job; a retry of it re-runs the same continuation (same kwargs). When
+    Redis refuses, the row is failed with the reason and `JobEnqueueError` raised.
+    """
+    spec = get_task(job_row.job_type)
+    arguments = _enqueue_arguments(job_row, spec)
+    arguments["kwargs"] = {"background_job_id": str(job_row.job_id), "job_type": job_row.job_type, **kwargs}
+    # The reconciler leaves a running row alone while its continuation waits on the queue.
+    arguments["meta"] = {**arguments["meta"], "continuation": True}
+    name = queue or spec.queue
+    try:
+        _queue(name).enqueue_call(func=CONTINUATION_ENTRY, **arguments)
+    except RedisError as exc:
+        raise _enqueue_refused([job_row], spec, exc) from exc
+    logger.info(
+        "Job %s (%s) continues as RQ job %s on queue %s", job_row.job_id, job_row.job_type, job_row.rq_job_id, name
+    )
+
+
 def _enqueue_refused(job_rows: list[BackgroundJob], spec: TaskSpec, exc: RedisError) -> JobEnqueueError:
     """Fail the rows Redis refused (those still active) with the reason; the error to raise."""
     reason = f"Could not enqueue on queue {spec.queue!r}: Redis unavailable ({type(exc).__name__}: {exc})"
