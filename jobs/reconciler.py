@@ -11,7 +11,9 @@ round trips, and decides per row:
 - running, RQ job back in the queue (RQ's abandoned-job cleanup retried it) →
   queued, so the retry is not skipped by the runner; unless that RQ job is a
   continuation (`jobs.runner.Continue`: the next slice waiting its turn), which
-  resumes a running row as it is;
+  resumes a running row as it is; a continuation deferred on other RQ jobs has
+  RQ's abandoned-job cleanup run on its queue, so a dependency whose worker
+  died is retried or failed (after RQ's heartbeat TTL) and the row goes on;
 - running or queued, RQ job finished with a result the row never got (the
   database unreachable when the worker wrote it) → completed with RQ's result;
 - running or queued, RQ job otherwise finished/failed/stopped (a callback that
@@ -40,6 +42,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Worker
 from rq.job import Job
+from rq.registry import StartedJobRegistry
 from rq.utils import utcparse
 
 from jobs import services
@@ -284,6 +287,7 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
             newest_by_rq_id[row.rq_job_id] = row  # rows are oldest first
 
     restarted_ago = None
+    waiting_on: set[str] = set()
     for row, rq_job in zip(rows, rq_jobs, strict=True):
         settled = row.updated_at < now - grace
         newest = newest_by_rq_id.get(row.rq_job_id)
@@ -329,6 +333,8 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
             continue
         if status in ("queued", "scheduled", "deferred"):
             if row.status == JobStatus.RUNNING and (rq_job.meta or {}).get("continuation"):
+                if status == "deferred":
+                    waiting_on.add(rq_job.origin)
                 continue  # between slices: the next one waits its turn, and resumes a running row
             if row.status == JobStatus.RUNNING:
                 work.requeue(row, f"RQ put the job back on the queue ({status}) after its worker was lost")
@@ -344,6 +350,10 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
                 work.complete(row, result, "RQ finished the job; its result had not reached the row")
             else:
                 work.fail(row, _rq_failure_reason(rq_job, status))
+    # A continuation waits on RQ jobs of its queue (slices on other workers): RQ's own
+    # abandoned-job cleanup retries or fails one whose worker died, so the row goes on.
+    for name in sorted(waiting_on) if not dry_run else ():
+        StartedJobRegistry(name, connection=connection).cleanup()
     return work.repairs
 
 

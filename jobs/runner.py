@@ -44,12 +44,15 @@ class Continue:
     cumulative), and its `rq_job_id` moves to the new RQ job, which goes to the
     back of `queue` (default: the task's), behind whatever waits there: that is
     how a long job runs as slices that take turns with other users' slices.
-    `kwargs` are the body's keyword arguments for the next run. A row cancelled
+    `kwargs` are the body's keyword arguments for the next run; `depends_on`
+    names RQ jobs (of the same queue) the next run waits for, as RQ dependencies
+    that may fail (slices the body fanned out to other workers). A row cancelled
     or repaired meanwhile gets no continuation.
     """
 
     kwargs: dict[str, Any] = field(default_factory=dict)
     queue: str | None = None
+    depends_on: tuple[str, ...] = ()
 
 
 class JobContext:
@@ -190,17 +193,26 @@ def run_continuation(background_job_id: str, job_type: str, **kwargs: Any) -> An
 
 
 def _hand_off(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, ctx: JobContext, step: Continue) -> dict:
-    """Move the row to a new RQ job id, then enqueue that job: the row never points at a job that ran already."""
+    """Enqueue the next RQ job, deferred until this one ends, then move the row to it.
+
+    The row never points at an RQ job that is not in Redis yet, and the next run
+    cannot start before the row is its own. A row that left `running` meanwhile
+    is not moved: its continuation then finds the row not its own and skips.
+    """
     new_rq_job_id = f"{row.job_id}-{uuid.uuid4().hex[:12]}"
-    # The figures so far are written before the hand-off (the interval does not
-    # apply): the next run starts a context of its own.
-    moved = ctx.flush() and services.background_job_hand_off(
-        job_id=row.job_id, from_rq_job_id=rq_job.id if rq_job else row.rq_job_id, to_rq_job_id=new_rq_job_id
-    )
-    if not moved:
+    current = rq_job.id if rq_job else row.rq_job_id
+    # The figures so far are written before the hand-off (the interval does not apply).
+    if ctx.flush():
+        services.background_job_enqueue_continuation(
+            job_row=row,
+            rq_job_id=new_rq_job_id,
+            kwargs=step.kwargs,
+            queue=step.queue,
+            depends_on=[current, *step.depends_on] if rq_job else list(step.depends_on),
+        )
+    if not services.background_job_hand_off(job_id=row.job_id, from_rq_job_id=current, to_rq_job_id=new_rq_job_id):
         logger.info("[queue %s] job %s (%s) not continued: the row left running", queue, row.job_id, spec.job_type)
         return {"stopped": "the row left running"}
-    services.background_job_enqueue_continuation(job_row=moved, kwargs=step.kwargs, queue=step.queue)
     return {"continued_as": new_rq_job_id}
 
 

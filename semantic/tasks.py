@@ -4,35 +4,32 @@ import logging
 
 from common import queues
 from jobs.runner import Continue, tracked_task
-from semantic.services import (
-    EMBED_PENDING_JOB_TYPE,
-    REGENERATE_JOB_TYPE,
-    note_embeddings_embed_pending,
-    note_embeddings_regenerate_slice,
-)
+from semantic.regeneration import note_embeddings_regenerate_round, note_embeddings_regenerate_window
+from semantic.services import EMBED_PENDING_JOB_TYPE, REGENERATE_JOB_TYPE, note_embeddings_embed_pending
 
 logger = logging.getLogger(__name__)
 
 
-# On the bulk queue, one slice per RQ job: each slice hands the row to the next
-# at the back of the queue, so new notes (SEMANTIC) and other users' slices get
-# a worker in between. A failed slice is retried (finished notes are skipped).
+# On the bulk queue, one round per RQ job: each round embeds one window itself,
+# hands one window to each other semantic worker, and hands the row to the next
+# round at the back of the queue once they end, so new notes (SEMANTIC) and other
+# users' rounds get a worker in between. A failed round is retried (finished notes
+# are skipped).
 @tracked_task(REGENERATE_JOB_TYPE, queue=queues.SEMANTIC_BULK, max_retries=2)
-def regenerate_embeddings(ctx, *, only_stale: bool = False, after_id: int = 0, done: dict | None = None):
+def regenerate_embeddings(ctx, *, only_stale: bool = False, **round_state):
     if ctx.user is None:
         raise ValueError("regenerate_embeddings needs a user; this job has none")
-    result, next_slice = note_embeddings_regenerate_slice(
-        user=ctx.user,
-        since=ctx.row.created_at,
-        only_stale=only_stale,
-        after_id=after_id,
-        done=done,
-        progress=ctx.progress,
-        log=ctx.log,
+    result, next_round, waits_for = note_embeddings_regenerate_round(
+        row=ctx.row, only_stale=only_stale, progress=ctx.progress, log=ctx.log, **round_state
     )
-    if next_slice is None:
+    if next_round is None:
         return result
-    return Continue(kwargs={"only_stale": only_stale, **next_slice})
+    return Continue(kwargs=next_round, depends_on=tuple(waits_for))
+
+
+def regenerate_window(**window):
+    """Plain RQ job (part of a regeneration's row, not a row of its own): one window of one round."""
+    return note_embeddings_regenerate_window(**window)
 
 
 # Interactive: on SEMANTIC, which semantic workers serve before any regeneration slice.

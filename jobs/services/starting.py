@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Callback, Retry
+from rq.job import Dependency
 
 from common.exceptions import ServiceUnavailable
 from common.requestid import request_id_var
@@ -109,26 +110,30 @@ def background_job_enqueue(*, job_row: BackgroundJob, spec: TaskSpec | None = No
 CONTINUATION_ENTRY = "jobs.runner.run_continuation"
 
 
-def background_job_enqueue_continuation(*, job_row: BackgroundJob, kwargs: dict, queue: str | None = None) -> None:
-    """Put the next RQ job of a running row at the back of its queue, under the row's (new) `rq_job_id`.
+def background_job_enqueue_continuation(
+    *, job_row: BackgroundJob, rq_job_id: str, kwargs: dict, queue: str | None = None, depends_on=()
+) -> None:
+    """Put the next RQ job of a running row at the back of its queue, as `rq_job_id`.
 
     Same timeout, TTLs, retry policy, meta and failure callback as the row's
-    first job; a retry of it re-runs the same continuation (same kwargs). When
-    Redis refuses, the row is failed with the reason and `JobEnqueueError` raised.
+    first job; a retry of it re-runs the same continuation (same kwargs). It
+    waits for `depends_on` (RQ ids; they may fail) to end. When Redis refuses,
+    the row is failed with the reason and `JobEnqueueError` raised.
     """
     spec = get_task(job_row.job_type)
     arguments = _enqueue_arguments(job_row, spec)
+    arguments["job_id"] = rq_job_id
     arguments["kwargs"] = {"background_job_id": str(job_row.job_id), "job_type": job_row.job_type, **kwargs}
     # The reconciler leaves a running row alone while its continuation waits on the queue.
     arguments["meta"] = {**arguments["meta"], "continuation": True}
+    if depends_on:
+        arguments["depends_on"] = Dependency(jobs=list(depends_on), allow_failure=True)
     name = queue or spec.queue
     try:
         _queue(name).enqueue_call(func=CONTINUATION_ENTRY, **arguments)
     except RedisError as exc:
         raise _enqueue_refused([job_row], spec, exc) from exc
-    logger.info(
-        "Job %s (%s) continues as RQ job %s on queue %s", job_row.job_id, job_row.job_type, job_row.rq_job_id, name
-    )
+    logger.info("Job %s (%s) continues as RQ job %s on queue %s", job_row.job_id, job_row.job_type, rq_job_id, name)
 
 
 def _enqueue_refused(job_rows: list[BackgroundJob], spec: TaskSpec, exc: RedisError) -> JobEnqueueError:
