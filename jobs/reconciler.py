@@ -9,11 +9,9 @@ round trips, and decides per row:
   type allows retries;
 - running, RQ job missing from Redis (flushed, restarted) → the same;
 - running, RQ job back in the queue (RQ's abandoned-job cleanup retried it) →
-  queued, so the retry is not skipped by the runner; unless that RQ job is a
-  continuation (`jobs.runner.Continue`: the next slice waiting its turn), which
-  resumes a running row as it is; a continuation deferred on other RQ jobs has
-  RQ's abandoned-job cleanup run on its queue, so a dependency whose worker
-  died is retried or failed (after RQ's heartbeat TTL) and the row goes on;
+  queued; unless it is a continuation (`jobs.runner.Continue`: the next slice
+  waiting its turn); one deferred on other RQ jobs gets RQ's abandoned-job
+  cleanup run on its queue, so a dependency whose worker died is retried or failed;
 - running or queued, RQ job finished with a result the row never got (the
   database unreachable when the worker wrote it) → completed with RQ's result;
 - running or queued, RQ job otherwise finished/failed/stopped (a callback that
@@ -325,8 +323,7 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
                 limit = (rq_job.timeout if rq_job.timeout and rq_job.timeout > 0 else settings.JOB_TIMEOUT) + (
                     settings.JOBS_TIMEOUT_GRACE
                 )
-                # A row that runs as slices (jobs.runner.Continue) is timed per
-                # slice: its RQ job started with the slice, the row with the first.
+                # A row running as slices (jobs.runner.Continue) is timed from its current slice's start.
                 started = max(row.started_at, rq_job.started_at or row.started_at)
                 if started < now - timedelta(seconds=limit):
                     work.fail(row, f"Running longer than its timeout plus grace ({limit} s); stopped")
@@ -350,8 +347,7 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
                 work.complete(row, result, "RQ finished the job; its result had not reached the row")
             else:
                 work.fail(row, _rq_failure_reason(rq_job, status))
-    # A continuation waits on RQ jobs of its queue (slices on other workers): RQ's own
-    # abandoned-job cleanup retries or fails one whose worker died, so the row goes on.
+    # Continuations wait on RQ jobs of their queue (slices on other workers).
     for name in sorted(waiting_on) if not dry_run else ():
         StartedJobRegistry(name, connection=connection).cleanup()
     return work.repairs

@@ -40,18 +40,13 @@ class JobStopped(Exception):
 class Continue:
     """What a body returns when its work is not done: the same row runs the body again as a new RQ job.
 
-    The row stays `running` with one progress figure (the last `ctx.progress`,
-    cumulative), and its `rq_job_id` moves to the new RQ job, which goes to the
-    back of `queue` (default: the task's), behind whatever waits there: that is
-    how a long job runs as slices that take turns with other users' slices.
-    `kwargs` are the body's keyword arguments for the next run; `depends_on`
-    names RQ jobs (of the same queue) the next run waits for, as RQ dependencies
-    that may fail (slices the body fanned out to other workers). A row cancelled
-    or repaired meanwhile gets no continuation.
+    The row stays `running` with one (cumulative) progress figure; its `rq_job_id`
+    moves to the new RQ job (with `kwargs`), which goes to the back of the task's
+    queue once this run and the RQ jobs `depends_on` (may fail) have ended: slices
+    that take turns with other users'. A row cancelled meanwhile is not continued.
     """
 
     kwargs: dict[str, Any] = field(default_factory=dict)
-    queue: str | None = None
     depends_on: tuple[str, ...] = ()
 
 
@@ -97,16 +92,6 @@ class JobContext:
             raise JobStopped(f"Job {self.job_id} is no longer running (cancelled or failed meanwhile); stopped")
         self._written = self._reported
         self._last_write = now
-
-    def flush(self) -> bool:
-        """Write the last reported progress now if it is not written yet; False when the row is not running."""
-        if self._reported is None or self._written == self._reported:
-            return True
-        processed, total = self._reported
-        if not services.background_job_set_progress(job_id=self.job_id, processed=processed, total=total):
-            return False
-        self._written = self._reported
-        return True
 
     @property
     def reported(self) -> tuple[int, int] | None:
@@ -167,24 +152,15 @@ def run_tracked(spec: TaskSpec, job_id: str | None, kwargs: dict[str, Any]) -> A
 
 
 def run_continuation(background_job_id: str, job_type: str, **kwargs: Any) -> Any:
-    """The RQ entry point of a `Continue`: run the body again for a row that is running under this RQ job.
-
-    A continuation whose row was cancelled, failed or handed on meanwhile is
-    skipped, as the first run of a row that is not queued is.
-    """
+    """The RQ entry point of a `Continue`: the body again, if the row is running under this RQ job (else skipped)."""
     close_old_connections()
     spec = get_task(job_type)
     rq_job = get_current_job()
     queue = rq_job.origin if rq_job else spec.queue
     row = services.background_job_resume(job_id=background_job_id, rq_job_id=rq_job.id if rq_job else "")
     if row is None:
-        current = BackgroundJob.objects.filter(pk=background_job_id).values_list("status", "rq_job_id").first()
-        mine = current is not None and current[1] == (rq_job.id if rq_job else "")
-        skipped = "missing" if current is None else (current[0] if mine else "handed on")
-        logger.warning(
-            "[queue %s] job %s (%s) continuation not started: row is %s", queue, background_job_id, job_type, skipped
-        )
-        return {"skipped": f"row is {skipped}"}
+        logger.warning("[queue %s] job %s (%s) continuation not started", queue, background_job_id, job_type)
+        return {"skipped": "row is not running under this RQ job"}
     token = request_id_var.set(row.request_id)
     try:
         return _run_claimed(spec, row, rq_job, queue, kwargs)
@@ -195,19 +171,20 @@ def run_continuation(background_job_id: str, job_type: str, **kwargs: Any) -> An
 def _hand_off(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, ctx: JobContext, step: Continue) -> dict:
     """Enqueue the next RQ job, deferred until this one ends, then move the row to it.
 
-    The row never points at an RQ job that is not in Redis yet, and the next run
-    cannot start before the row is its own. A row that left `running` meanwhile
-    is not moved: its continuation then finds the row not its own and skips.
+    The row never points at an RQ job not in Redis yet; a row that left `running`
+    is not moved, and its continuation then skips.
     """
     new_rq_job_id = f"{row.job_id}-{uuid.uuid4().hex[:12]}"
     current = rq_job.id if rq_job else row.rq_job_id
-    # The figures so far are written before the hand-off (the interval does not apply).
-    if ctx.flush():
+    # The figures so far are written first (the interval does not apply); False: the row left running.
+    figures = ctx.reported
+    if figures is None or services.background_job_set_progress(
+        job_id=row.job_id, processed=figures[0], total=figures[1]
+    ):
         services.background_job_enqueue_continuation(
             job_row=row,
             rq_job_id=new_rq_job_id,
             kwargs=step.kwargs,
-            queue=step.queue,
             depends_on=[current, *step.depends_on] if rq_job else list(step.depends_on),
         )
     if not services.background_job_hand_off(job_id=row.job_id, from_rq_job_id=current, to_rq_job_id=new_rq_job_id):
@@ -240,13 +217,9 @@ def _run_claimed(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, kwargs:
         raise
     if isinstance(result, Continue):
         handed = _hand_off(spec, row, rq_job, queue, ctx, result)
+        seconds = time.monotonic() - started
         logger.info(
-            "[queue %s] job %s (%s) slice done in %.2f s: %s",
-            queue,
-            row.job_id,
-            spec.job_type,
-            time.monotonic() - started,
-            handed,
+            "[queue %s] job %s (%s) slice done in %.2f s: %s", queue, row.job_id, spec.job_type, seconds, handed
         )
         return handed
     try:

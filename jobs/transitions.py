@@ -73,9 +73,10 @@ def _placeholders(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _update(transition: str, set_sql: str, where_sql: str, params: list, alias: str) -> list[BackgroundJob]:
+def _update(transition: str | None, set_sql: str, where_sql: str, params: list, alias: str) -> list[BackgroundJob]:
     sql = f'UPDATE "{_meta.db_table}" SET {set_sql} WHERE {where_sql} RETURNING {_COLUMNS}'
-    return _notify(transition, list(BackgroundJob.objects.raw(sql, params, using=alias)))
+    rows = list(BackgroundJob.objects.raw(sql, params, using=alias))
+    return _notify(transition, rows) if transition else rows
 
 
 def _prep(field: str, value: Any, connection) -> Any:
@@ -129,25 +130,16 @@ def progress(*, job_id, processed: int, total: int, now) -> BackgroundJob | None
 
 
 def hand_off(*, job_id, from_rq_job_id: str, to_rq_job_id: str, now) -> BackgroundJob | None:
-    """A running row's work continues in another RQ job: its `rq_job_id` moves on.
+    """A running row's work continues in another RQ job; None when it left running under `from_rq_job_id`.
 
-    Only while the row is running under `from_rq_job_id` (a cancel or a repair
-    meanwhile wins, and no continuation starts). Neither status nor progress
-    changes, so observers are not called. None when the row had moved on.
+    Neither status nor progress changes, so observers are not called.
     """
     alias, connection = _db()
-    sql = (
-        f'UPDATE "{_meta.db_table}" SET "rq_job_id" = %s, "updated_at" = %s '
-        f'WHERE "job_id" = %s AND "status" = %s AND "rq_job_id" = %s RETURNING {_COLUMNS}'
+    params = [to_rq_job_id, _prep("updated_at", now, connection), *_ids([job_id], connection)]
+    where = '"job_id" = %s AND "status" = %s AND "rq_job_id" = %s'
+    rows = _update(
+        None, '"rq_job_id" = %s, "updated_at" = %s', where, [*params, JobStatus.RUNNING.value, from_rq_job_id], alias
     )
-    params = [
-        to_rq_job_id,
-        _prep("updated_at", now, connection),
-        *_ids([job_id], connection),
-        JobStatus.RUNNING.value,
-        from_rq_job_id,
-    ]
-    rows = list(BackgroundJob.objects.raw(sql, params, using=alias))
     return rows[0] if rows else None
 
 
@@ -158,22 +150,13 @@ def resume(*, job_id, rq_job_id: str, now) -> BackgroundJob | None:
     failed): → running, a new attempt; `started_at` stays the row's first start.
     """
     alias, connection = _db()
-    rows = _update(
-        RESUME,
+    params = [JobStatus.RUNNING.value, _prep("updated_at", now, connection), *_ids([job_id], connection), rq_job_id]
+    set_sql, where = (
         '"attempts" = "attempts" + 1, "status" = %s, "updated_at" = %s',
-        '"job_id" = %s AND "rq_job_id" = %s AND "status" = %s',
-        [
-            JobStatus.RUNNING.value,
-            _prep("updated_at", now, connection),
-            *_ids([job_id], connection),
-            rq_job_id,
-            JobStatus.QUEUED.value,
-        ],
-        alias,
+        '"job_id" = %s AND "rq_job_id" = %s',
     )
-    if rows:
-        return rows[0]
-    return BackgroundJob.objects.filter(pk=job_id, rq_job_id=rq_job_id, status=JobStatus.RUNNING).first()
+    rows = _update(RESUME, set_sql, where + ' AND "status" = %s', [*params, JobStatus.QUEUED.value], alias)
+    return rows[0] if rows else BackgroundJob.objects.filter(pk=job_id, rq_job_id=rq_job_id, status="running").first()
 
 
 def complete(

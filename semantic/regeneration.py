@@ -141,6 +141,17 @@ def _plan(*, user, after_id: int, count: int) -> tuple[list[list], int]:
     return windows, -1
 
 
+def _finished(done: dict, log) -> dict:
+    log.info(
+        "Embedding regeneration complete: %d made current, %d failed in %d slice(s)",
+        done.get("embeddings_generated", 0),
+        done.get("failed_notes", 0),
+        done.get("slices", 0),
+    )
+    empty = {key: 0 for key in (*_SUMMED, "processed_notes", "seconds", "slices")}
+    return {**empty, "failed_note_ids": [], **done}
+
+
 def _width() -> int:
     """Windows per round: one per semantic worker alive on the bulk queue (at least one)."""
     return max(1, len(workers_by_queue().get(queues.SEMANTIC_BULK, [])))
@@ -187,14 +198,7 @@ def note_embeddings_regenerate_round(
         planned, after_id = _plan(user=user, after_id=after_id, count=width - len(todo))
         todo += planned
     if not todo:
-        log.info(
-            "Embedding regeneration complete: %d made current, %d failed in %d slice(s)",
-            done.get("embeddings_generated", 0),
-            done.get("failed_notes", 0),
-            done.get("slices", 0),
-        )
-        empty = {key: 0 for key in (*_SUMMED, "processed_notes", "seconds", "slices")}
-        return {**empty, "failed_note_ids": [], **done}, None, []
+        return _finished(done, log), None, []
     handed = [[_enqueue_window(row=row, only_stale=only_stale, window=window), *window[:2]] for window in todo[1:]]
     lo, hi, tried = todo[0]
     figures, unfinished = _run_window(
@@ -211,6 +215,8 @@ def note_embeddings_regenerate_round(
     )
     done = _merge(done, figures)
     again = [[lo, hi, unfinished]] if unfinished is not None else []
+    if not again and not handed and after_id < 0:
+        return _finished(done, log), None, []  # the last window: no empty round after it
     log.info(
         "Round: %d/%d processed, %d window(s) on other workers",
         done["processed_notes"],

@@ -106,19 +106,11 @@ def background_job_enqueue(*, job_row: BackgroundJob, spec: TaskSpec | None = No
     logger.info("Job %s (%s) enqueued on queue %s", job_row.job_id, job_row.job_type, spec.queue)
 
 
-#: The RQ entry point of a continuation (`jobs.runner.Continue`), by name: runner imports this module.
-CONTINUATION_ENTRY = "jobs.runner.run_continuation"
+def background_job_enqueue_continuation(*, job_row: BackgroundJob, rq_job_id: str, kwargs: dict, depends_on=()) -> None:
+    """Enqueue the next RQ job (`rq_job_id`) of a running row, once `depends_on` (RQ ids; may fail) have ended.
 
-
-def background_job_enqueue_continuation(
-    *, job_row: BackgroundJob, rq_job_id: str, kwargs: dict, queue: str | None = None, depends_on=()
-) -> None:
-    """Put the next RQ job of a running row at the back of its queue, as `rq_job_id`.
-
-    Same timeout, TTLs, retry policy, meta and failure callback as the row's
-    first job; a retry of it re-runs the same continuation (same kwargs). It
-    waits for `depends_on` (RQ ids; they may fail) to end. When Redis refuses,
-    the row is failed with the reason and `JobEnqueueError` raised.
+    Same timeout, TTLs, retry policy, meta and failure callback as the row's first
+    job. When Redis refuses, the row is failed and `JobEnqueueError` raised.
     """
     spec = get_task(job_row.job_type)
     arguments = _enqueue_arguments(job_row, spec)
@@ -128,12 +120,12 @@ def background_job_enqueue_continuation(
     arguments["meta"] = {**arguments["meta"], "continuation": True}
     if depends_on:
         arguments["depends_on"] = Dependency(jobs=list(depends_on), allow_failure=True)
-    name = queue or spec.queue
     try:
-        _queue(name).enqueue_call(func=CONTINUATION_ENTRY, **arguments)
+        # By name (jobs.runner's `Continue` entry point): runner imports this module.
+        _queue(spec.queue).enqueue_call(func="jobs.runner.run_continuation", **arguments)
     except RedisError as exc:
         raise _enqueue_refused([job_row], spec, exc) from exc
-    logger.info("Job %s (%s) continues as RQ job %s on queue %s", job_row.job_id, job_row.job_type, rq_job_id, name)
+    logger.info("Job %s (%s) continues as RQ job %s", job_row.job_id, job_row.job_type, rq_job_id)
 
 
 def _enqueue_refused(job_rows: list[BackgroundJob], spec: TaskSpec, exc: RedisError) -> JobEnqueueError:

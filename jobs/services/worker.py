@@ -108,14 +108,9 @@ def background_job_record_rq_failure(*, rq_job, error: str, final: bool) -> bool
 
 
 def background_job_hand_off(*, job_id, from_rq_job_id: str, to_rq_job_id: str) -> BackgroundJob | None:
-    """The running row continues under `to_rq_job_id` (a task's next slice).
-
-    None when the row left `running` under `from_rq_job_id` meanwhile (cancelled,
-    failed, repaired): the caller then starts no continuation.
-    """
-    return transitions.hand_off(
-        job_id=job_id, from_rq_job_id=from_rq_job_id, to_rq_job_id=to_rq_job_id, now=timezone.now()
-    )
+    """The running row continues under `to_rq_job_id`; None when it left running under `from_rq_job_id`."""
+    now = timezone.now()
+    return transitions.hand_off(job_id=job_id, from_rq_job_id=from_rq_job_id, to_rq_job_id=to_rq_job_id, now=now)
 
 
 def background_job_resume(*, job_id, rq_job_id: str) -> BackgroundJob | None:
