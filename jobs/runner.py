@@ -176,20 +176,16 @@ def _hand_off(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, ctx: JobCo
     """
     new_rq_job_id = f"{row.job_id}-{uuid.uuid4().hex[:12]}"
     current = rq_job.id if rq_job else row.rq_job_id
-    # The figures so far are written first (the interval does not apply); False: the row left running.
-    figures = ctx.reported
-    if figures is None or services.background_job_set_progress(
-        job_id=row.job_id, processed=figures[0], total=figures[1]
-    ):
-        services.background_job_enqueue_continuation(
-            job_row=row,
-            rq_job_id=new_rq_job_id,
-            kwargs=step.kwargs,
-            depends_on=[current, *step.depends_on] if rq_job else list(step.depends_on),
-        )
+    depends_on = [current, *step.depends_on] if rq_job else list(step.depends_on)
+    services.background_job_enqueue_continuation(
+        job_row=row, rq_job_id=new_rq_job_id, kwargs=step.kwargs, depends_on=depends_on
+    )
     if not services.background_job_hand_off(job_id=row.job_id, from_rq_job_id=current, to_rq_job_id=new_rq_job_id):
         logger.info("[queue %s] job %s (%s) not continued: the row left running", queue, row.job_id, spec.job_type)
         return {"stopped": "the row left running"}
+    # The figures so far, once the row is the next run's (the interval does not apply).
+    if ctx.reported not in (None, ctx._written):
+        services.background_job_set_progress(job_id=row.job_id, processed=ctx.reported[0], total=ctx.reported[1])
     return {"continued_as": new_rq_job_id}
 
 
