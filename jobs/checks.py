@@ -39,7 +39,7 @@ def check_task_queues(app_configs, **kwargs):
                     f"Task {spec.dotted_name} (job type {spec.job_type!r}) enqueues to queue {spec.queue!r}, "
                     f"which {where}; no worker listens on it, so its jobs would wait forever.",
                     hint="Declare the task's queue from common.queues (queues.SYSTEM for short, time-critical "
-                    f"work, queues.SEMANTIC for model work); project queues: {', '.join(queues.ALL)}.",
+                    f"work, queues.SEMANTIC[_BULK] for model work); project queues: {', '.join(queues.ALL)}.",
                     id=E001,
                 )
             )

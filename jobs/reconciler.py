@@ -9,12 +9,15 @@ round trips, and decides per row:
   type allows retries;
 - running, RQ job missing from Redis (flushed, restarted) → the same;
 - running, RQ job back in the queue (RQ's abandoned-job cleanup retried it) →
-  queued, so the retry is not skipped by the runner;
+  queued; unless it is a continuation (`jobs.runner.Continue`: the next slice
+  waiting its turn); one deferred on other RQ jobs gets RQ's abandoned-job
+  cleanup run on its queue, so a dependency whose worker died is retried or failed;
 - running or queued, RQ job finished with a result the row never got (the
   database unreachable when the worker wrote it) → completed with RQ's result;
 - running or queued, RQ job otherwise finished/failed/stopped (a callback that
   never ran, e.g. "signal only works in main thread") → failed with RQ's reason;
-- running past its RQ timeout plus JOBS_TIMEOUT_GRACE → failed;
+- running past its RQ timeout plus JOBS_TIMEOUT_GRACE → failed (a row running
+  as slices is timed from its current slice's start);
 - queued, RQ job missing from Redis → re-enqueued once, failed the second time;
 - queued, RQ job waiting on a queue its task no longer declares (a renamed or
   retired queue no worker serves) → moved to the task's queue, same RQ id.
@@ -37,6 +40,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Worker
 from rq.job import Job
+from rq.registry import StartedJobRegistry
 from rq.utils import utcparse
 
 from jobs import services
@@ -281,6 +285,7 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
             newest_by_rq_id[row.rq_job_id] = row  # rows are oldest first
 
     restarted_ago = None
+    waiting_on: set[str] = set()
     for row, rq_job in zip(rows, rq_jobs, strict=True):
         settled = row.updated_at < now - grace
         newest = newest_by_rq_id.get(row.rq_job_id)
@@ -318,10 +323,16 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
                 limit = (rq_job.timeout if rq_job.timeout and rq_job.timeout > 0 else settings.JOB_TIMEOUT) + (
                     settings.JOBS_TIMEOUT_GRACE
                 )
-                if row.started_at < now - timedelta(seconds=limit):
+                # A row running as slices (jobs.runner.Continue) is timed from its current slice's start.
+                started = max(row.started_at, rq_job.started_at or row.started_at)
+                if started < now - timedelta(seconds=limit):
                     work.fail(row, f"Running longer than its timeout plus grace ({limit} s); stopped")
             continue
         if status in ("queued", "scheduled", "deferred"):
+            if row.status == JobStatus.RUNNING and (rq_job.meta or {}).get("continuation"):
+                if status == "deferred":
+                    waiting_on.add(rq_job.origin)
+                continue  # between slices: the next one waits its turn, and resumes a running row
             if row.status == JobStatus.RUNNING:
                 work.requeue(row, f"RQ put the job back on the queue ({status}) after its worker was lost")
             elif status == "queued":
@@ -336,6 +347,9 @@ def background_jobs_reconcile(*, dry_run: bool = False, exclude=()) -> list[Repa
                 work.complete(row, result, "RQ finished the job; its result had not reached the row")
             else:
                 work.fail(row, _rq_failure_reason(rq_job, status))
+    # Continuations wait on RQ jobs of their queue (slices on other workers).
+    for name in sorted(waiting_on) if not dry_run else ():
+        StartedJobRegistry(name, connection=connection).cleanup()
     return work.repairs
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -25,13 +27,27 @@ from common.requestid import request_id_var
 from jobs import services
 from jobs.failures import JobLog, traceback_text
 from jobs.models import BackgroundJob
-from jobs.registry import TaskSpec, register
+from jobs.registry import TaskSpec, get_task, register
 
 logger = logging.getLogger("jobs.runner")
 
 
 class JobStopped(Exception):
     """Raised by `JobContext.progress` when the row left `running` under the task (cancel, mark failed)."""
+
+
+@dataclass(frozen=True)
+class Continue:
+    """What a body returns when its work is not done: the same row runs the body again as a new RQ job.
+
+    The row stays `running` with one (cumulative) progress figure; its `rq_job_id`
+    moves to the new RQ job (with `kwargs`), which goes to the back of the task's
+    queue once this run and the RQ jobs `depends_on` (may fail) have ended: slices
+    that take turns with other users'. A row cancelled meanwhile is not continued.
+    """
+
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
 
 
 class JobContext:
@@ -135,6 +151,44 @@ def run_tracked(spec: TaskSpec, job_id: str | None, kwargs: dict[str, Any]) -> A
         request_id_var.reset(token)
 
 
+def run_continuation(background_job_id: str, job_type: str, **kwargs: Any) -> Any:
+    """The RQ entry point of a `Continue`: the body again, if the row is running under this RQ job (else skipped)."""
+    close_old_connections()
+    spec = get_task(job_type)
+    rq_job = get_current_job()
+    queue = rq_job.origin if rq_job else spec.queue
+    row = services.background_job_resume(job_id=background_job_id, rq_job_id=rq_job.id if rq_job else "")
+    if row is None:
+        logger.warning("[queue %s] job %s (%s) continuation not started", queue, background_job_id, job_type)
+        return {"skipped": "row is not running under this RQ job"}
+    token = request_id_var.set(row.request_id)
+    try:
+        return _run_claimed(spec, row, rq_job, queue, kwargs)
+    finally:
+        request_id_var.reset(token)
+
+
+def _hand_off(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, ctx: JobContext, step: Continue) -> dict:
+    """Enqueue the next RQ job, deferred until this one ends, then move the row to it.
+
+    The row never points at an RQ job not in Redis yet; a row that left `running`
+    is not moved, and its continuation then skips.
+    """
+    new_rq_job_id = f"{row.job_id}-{uuid.uuid4().hex[:12]}"
+    current = rq_job.id if rq_job else row.rq_job_id
+    depends_on = [current, *step.depends_on] if rq_job else list(step.depends_on)
+    services.background_job_enqueue_continuation(
+        job_row=row, rq_job_id=new_rq_job_id, kwargs=step.kwargs, depends_on=depends_on
+    )
+    if not services.background_job_hand_off(job_id=row.job_id, from_rq_job_id=current, to_rq_job_id=new_rq_job_id):
+        logger.info("[queue %s] job %s (%s) not continued: the row left running", queue, row.job_id, spec.job_type)
+        return {"stopped": "the row left running"}
+    # The figures so far, once the row is the next run's (the interval does not apply).
+    if ctx.reported not in (None, ctx._written):
+        services.background_job_set_progress(job_id=row.job_id, processed=ctx.reported[0], total=ctx.reported[1])
+    return {"continued_as": new_rq_job_id}
+
+
 def _run_claimed(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, kwargs: dict[str, Any]) -> Any:
     logger.info("[queue %s] job %s (%s) started, attempt %d", queue, row.job_id, spec.job_type, row.attempts)
     started = time.monotonic()
@@ -157,6 +211,13 @@ def _run_claimed(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, kwargs:
             job_id=row.job_id, error=message, final=final, traceback=traceback_text(exc), log=ctx.log.text()
         )
         raise
+    if isinstance(result, Continue):
+        handed = _hand_off(spec, row, rq_job, queue, ctx, result)
+        seconds = time.monotonic() - started
+        logger.info(
+            "[queue %s] job %s (%s) slice done in %.2f s: %s", queue, row.job_id, spec.job_type, seconds, handed
+        )
+        return handed
     try:
         if ctx.log.lines:
             # Only tasks that log through ctx.log pay this write.

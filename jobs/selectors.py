@@ -1,10 +1,18 @@
-"""Reads on BackgroundJob rows that the apps' views and services make (the operator facts are operations.selectors)."""
+"""The reads the apps make: their users' job rows, and the live workers on each queue.
+
+The other operator facts (queue lengths, Redis health, stuck jobs) are operations.selectors.
+"""
 
 from __future__ import annotations
 
+import redis
 from django.db.models import QuerySet
+from rq import Worker
+from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
+from common import queues
 from jobs.models import ACTIVE_STATUSES, BackgroundJob
+from jobs.rqkeys import rq_connection
 
 
 def background_job_get_for_user(*, user, job_id) -> BackgroundJob | None:
@@ -26,3 +34,28 @@ def background_job_active_for_user(*, user, job_type: str) -> BackgroundJob | No
         .order_by("-created_at")
         .first()
     )
+
+
+def workers_by_queue(connection: redis.Redis | None = None) -> dict[str, list[str]]:
+    """The live workers listening on each project queue (their names), in two round trips.
+
+    RQ's per-queue sets keep a killed worker until RQ cleans them; only a worker
+    whose own key has not expired is alive.
+    """
+    connection = connection or rq_connection()
+    pipe = connection.pipeline(transaction=False)
+    for name in queues.ALL:
+        pipe.smembers(WORKERS_BY_QUEUE_KEY % name)
+    per_queue = [sorted(member.decode() for member in members) for members in pipe.execute()]
+    members = sorted(set().union(*per_queue))
+    alive = {}
+    if members:
+        check = connection.pipeline(transaction=False)
+        for member in members:
+            check.exists(member)
+        alive = dict(zip(members, check.execute(), strict=True))
+    prefix = Worker.redis_worker_namespace_prefix
+    return {
+        name: [member.removeprefix(prefix) for member in queue_members if alive.get(member)]
+        for name, queue_members in zip(queues.ALL, per_queue, strict=True)
+    }

@@ -23,7 +23,7 @@ from django.db import connections, router
 from jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
 
 #: The transitions' names, as observers receive them.
-CREATE, CLAIM, PROGRESS, COMPLETE, FAIL, CANCEL, RETRY, START_RUNNING = (
+CREATE, CLAIM, PROGRESS, COMPLETE, FAIL, CANCEL, RETRY, START_RUNNING, RESUME = (
     "create",
     "claim",
     "progress",
@@ -32,6 +32,7 @@ CREATE, CLAIM, PROGRESS, COMPLETE, FAIL, CANCEL, RETRY, START_RUNNING = (
     "cancel",
     "retry",
     "start_running",
+    "resume",
 )
 
 Observer = Callable[[str, list[BackgroundJob]], None]
@@ -72,9 +73,10 @@ def _placeholders(values: list) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def _update(transition: str, set_sql: str, where_sql: str, params: list, alias: str) -> list[BackgroundJob]:
+def _update(transition: str | None, set_sql: str, where_sql: str, params: list, alias: str) -> list[BackgroundJob]:
     sql = f'UPDATE "{_meta.db_table}" SET {set_sql} WHERE {where_sql} RETURNING {_COLUMNS}'
-    return _notify(transition, list(BackgroundJob.objects.raw(sql, params, using=alias)))
+    rows = list(BackgroundJob.objects.raw(sql, params, using=alias))
+    return _notify(transition, rows) if transition else rows
 
 
 def _prep(field: str, value: Any, connection) -> Any:
@@ -125,6 +127,36 @@ def progress(*, job_id, processed: int, total: int, now) -> BackgroundJob | None
         alias,
     )
     return rows[0] if rows else None
+
+
+def hand_off(*, job_id, from_rq_job_id: str, to_rq_job_id: str, now) -> BackgroundJob | None:
+    """A running row's work continues in another RQ job; None when it left running under `from_rq_job_id`.
+
+    Neither status nor progress changes, so observers are not called.
+    """
+    alias, connection = _db()
+    params = [to_rq_job_id, _prep("updated_at", now, connection), *_ids([job_id], connection)]
+    where = '"job_id" = %s AND "status" = %s AND "rq_job_id" = %s'
+    rows = _update(
+        None, '"rq_job_id" = %s, "updated_at" = %s', where, [*params, JobStatus.RUNNING.value, from_rq_job_id], alias
+    )
+    return rows[0] if rows else None
+
+
+def resume(*, job_id, rq_job_id: str, now) -> BackgroundJob | None:
+    """A continuation of a row starts: the row if it is still `rq_job_id`'s and active, else None.
+
+    Running: nothing changes (no write). Queued (RQ retries a continuation that
+    failed): → running, a new attempt; `started_at` stays the row's first start.
+    """
+    alias, connection = _db()
+    params = [JobStatus.RUNNING.value, _prep("updated_at", now, connection), *_ids([job_id], connection), rq_job_id]
+    set_sql, where = (
+        '"attempts" = "attempts" + 1, "status" = %s, "updated_at" = %s',
+        '"job_id" = %s AND "rq_job_id" = %s',
+    )
+    rows = _update(RESUME, set_sql, where + ' AND "status" = %s', [*params, JobStatus.QUEUED.value], alias)
+    return rows[0] if rows else BackgroundJob.objects.filter(pk=job_id, rq_job_id=rq_job_id, status="running").first()
 
 
 def complete(

@@ -15,13 +15,13 @@ from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q,
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Worker
-from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
 from common import queues
 from common.env import mask_url
 from jobs.models import BackgroundJob, JobStatus
 from jobs.rqkeys import QUEUE_KEY, QUEUES_KEY, probe_connection, rq_connection
 from jobs.schedules import scheduler_alive
+from jobs.selectors import workers_by_queue
 
 logger = logging.getLogger(__name__)
 
@@ -37,31 +37,6 @@ def queue_lengths(connection: redis.Redis | None = None) -> dict[str, int]:
         pipe.llen(QUEUE_KEY.format(name))
     lengths = pipe.execute(raise_on_error=False)
     return {name: n if isinstance(n, int) else 0 for name, n in zip(queues.ALL, lengths, strict=True)}
-
-
-def workers_by_queue(connection: redis.Redis | None = None) -> dict[str, list[str]]:
-    """The live workers listening on each project queue (their names), in two round trips.
-
-    RQ's per-queue sets keep a killed worker until RQ cleans them; only a worker
-    whose own key has not expired is alive.
-    """
-    connection = connection or rq_connection()
-    pipe = connection.pipeline(transaction=False)
-    for name in queues.ALL:
-        pipe.smembers(WORKERS_BY_QUEUE_KEY % name)
-    per_queue = [sorted(member.decode() for member in members) for members in pipe.execute()]
-    members = sorted(set().union(*per_queue))
-    alive = {}
-    if members:
-        check = connection.pipeline(transaction=False)
-        for member in members:
-            check.exists(member)
-        alive = dict(zip(members, check.execute(), strict=True))
-    prefix = Worker.redis_worker_namespace_prefix
-    return {
-        name: [member.removeprefix(prefix) for member in queue_members if alive.get(member)]
-        for name, queue_members in zip(queues.ALL, per_queue, strict=True)
-    }
 
 
 def redis_health() -> dict:

@@ -403,6 +403,10 @@ SEMANTIC_EMBEDDER = env_str("SEMANTIC_EMBEDDER", "minilm").strip().lower()
 SEMANTIC_MODEL_PATH = env_str("SEMANTIC_MODEL_PATH", "")
 #: Notes per model call and per bulk write in the regenerate job.
 SEMANTIC_BATCH_SIZE = env_int("SEMANTIC_BATCH_SIZE", 64, minimum=1)
+# A regeneration runs as slices of at most this many notes and (between batches) seconds:
+# a new note waits at most about one slice for a semantic worker (semantic/services.py).
+SEMANTIC_SLICE_NOTES = env_int("SEMANTIC_SLICE_NOTES", 256, minimum=1)
+SEMANTIC_SLICE_SECONDS = env_int("SEMANTIC_SLICE_SECONDS", 5, minimum=1)
 #: Longest search query accepted (characters); longer is a 400.
 SEMANTIC_QUERY_MAX_LENGTH = env_int("SEMANTIC_QUERY_MAX_LENGTH", 500, minimum=1)
 SEMANTIC_SEARCH_MAX_LIMIT = env_int("SEMANTIC_SEARCH_MAX_LIMIT", 50, minimum=1)

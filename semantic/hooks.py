@@ -17,4 +17,4 @@ def load_model() -> None:
 
 
 # Only the model worker loads the model: the system worker keeps torch out of its process.
-register_worker_hook("semantic", banner=banner_line, warm_up=load_model, queues=(queues.SEMANTIC,))
+register_worker_hook("semantic", banner=banner_line, warm_up=load_model, queues=queues.PURPOSES["semantic"])

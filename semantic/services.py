@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import django_rq
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,11 +14,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from common import queues
 from jobs.models import BackgroundJob
 from jobs.rqkeys import rq_connection
 from jobs.selectors import background_job_active_for_user
-from jobs.services import background_job_start
+from jobs.services import JobEnqueueError, background_job_start
 from notes.models import Note
 from semantic.chunking import chunk_text
 from semantic.embedders import Embedder, get_embedder
@@ -29,6 +27,8 @@ from semantic.selectors import note_embedding_text, note_ids_to_embed, text_hash
 logger = logging.getLogger(__name__)
 
 REGENERATE_JOB_TYPE = "regenerate_embeddings"
+#: The tracked job that embeds a user's just-written notes (coalesced per user).
+EMBED_PENDING_JOB_TYPE = "embed_pending_notes"
 #: Failed note ids kept in a job's result_data (the count is always exact).
 FAILED_IDS_KEPT = 100
 
@@ -211,10 +211,6 @@ def _scheduled_key(user_id: int) -> str:
     return f"scribes:semantic:scheduled:{user_id}"
 
 
-#: The plain RQ job that embeds a user's pending notes (semantic.tasks).
-EMBED_PENDING_TASK = "semantic.tasks.embed_pending_notes"
-
-
 def note_embedding_schedule(*, note: Note) -> None:
     """After the current transaction commits, have the note (re-)embedded in the background."""
     if not settings.SEMANTIC_AUTO_EMBED:
@@ -226,11 +222,12 @@ def note_embedding_schedule(*, note: Note) -> None:
 def note_embedding_enqueue(*, user_id: int, note_id: int) -> bool:
     """Add the note to its owner's pending set; enqueue a job only if none is scheduled.
 
-    A burst of edits adds ids to one set and enqueues one job (the `SET NX`
-    marker); the job clears the marker before it takes the set, so an edit that
-    arrives while it runs schedules the next one. Redis being down never fails
-    the note write: the note stays unindexed until a regenerate catches it up.
-    Returns True when a job was enqueued.
+    A burst of edits adds ids to one set and starts one tracked job (the `SET NX`
+    marker; a `BackgroundJob` row of type `embed_pending_notes` on the
+    interactive SEMANTIC queue); the job clears the marker before it takes the
+    set, so an edit that arrives while it runs schedules the next one. Redis
+    being down never fails the note write: the note stays unindexed until a
+    regenerate catches it up. Returns True when a job was enqueued.
     """
     try:
         connection = rq_connection()
@@ -242,23 +239,18 @@ def note_embedding_enqueue(*, user_id: int, note_id: int) -> bool:
         if not first:
             return False
         try:
-            django_rq.get_queue(queues.SEMANTIC).enqueue_call(
-                # By name: the task module imports this one, never the other way round.
-                func=EMBED_PENDING_TASK,
-                kwargs={"user_id": user_id},
-                result_ttl=settings.JOB_RESULT_TTL,
-                description=f"embed pending notes of user {user_id}",
-            )
-        except RedisError:
+            background_job_start(job_type=EMBED_PENDING_JOB_TYPE, user=get_user_model()(pk=user_id))
+        except (RedisError, JobEnqueueError):
+            # The row is failed with the reason; the next edit schedules again.
             connection.delete(_scheduled_key(user_id))
             raise
-    except RedisError as exc:
+    except (RedisError, JobEnqueueError) as exc:
         logger.warning("Could not schedule embedding of note %s: Redis unavailable (%s)", note_id, exc)
         return False
     return True
 
 
-def note_embeddings_embed_pending(*, user_id: int) -> dict:
+def note_embeddings_embed_pending(*, user_id: int, progress=None, log=None) -> dict:
     """Embed the notes of `user_id` that edits queued since the last run (only stale ones)."""
     connection = rq_connection()
     connection.delete(_scheduled_key(user_id))
@@ -271,7 +263,7 @@ def note_embeddings_embed_pending(*, user_id: int) -> dict:
     if user is None or not note_ids:
         return {"embeddings_generated": 0, "failed_notes": 0, "total_notes": 0}
     try:
-        return note_embeddings_regenerate(user=user, only_stale=True, note_ids=note_ids)
+        return note_embeddings_regenerate(user=user, only_stale=True, note_ids=note_ids, progress=progress, log=log)
     except Exception:
         # Put the ids back so the next edit (or a retry) picks them up.
         try:

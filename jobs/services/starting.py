@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq import Callback, Retry
+from rq.job import Dependency
 
 from common.exceptions import ServiceUnavailable
 from common.requestid import request_id_var
@@ -103,6 +104,28 @@ def background_job_enqueue(*, job_row: BackgroundJob, spec: TaskSpec | None = No
     except RedisError as exc:
         raise _enqueue_refused([job_row], spec, exc) from exc
     logger.info("Job %s (%s) enqueued on queue %s", job_row.job_id, job_row.job_type, spec.queue)
+
+
+def background_job_enqueue_continuation(*, job_row: BackgroundJob, rq_job_id: str, kwargs: dict, depends_on=()) -> None:
+    """Enqueue the next RQ job (`rq_job_id`) of a running row, once `depends_on` (RQ ids; may fail) have ended.
+
+    Same timeout, TTLs, retry policy, meta and failure callback as the row's first
+    job. When Redis refuses, the row is failed and `JobEnqueueError` raised.
+    """
+    spec = get_task(job_row.job_type)
+    arguments = _enqueue_arguments(job_row, spec)
+    arguments["job_id"] = rq_job_id
+    arguments["kwargs"] = {"background_job_id": str(job_row.job_id), "job_type": job_row.job_type, **kwargs}
+    # The reconciler leaves a running row alone while its continuation waits on the queue.
+    arguments["meta"] = {**arguments["meta"], "continuation": True}
+    if depends_on:
+        arguments["depends_on"] = Dependency(jobs=list(depends_on), allow_failure=True)
+    try:
+        # By name (jobs.runner's `Continue` entry point): runner imports this module.
+        _queue(spec.queue).enqueue_call(func="jobs.runner.run_continuation", **arguments)
+    except RedisError as exc:
+        raise _enqueue_refused([job_row], spec, exc) from exc
+    logger.info("Job %s (%s) continues as RQ job %s", job_row.job_id, job_row.job_type, rq_job_id)
 
 
 def _enqueue_refused(job_rows: list[BackgroundJob], spec: TaskSpec, exc: RedisError) -> JobEnqueueError:

@@ -105,3 +105,14 @@ def background_job_record_rq_failure(*, rq_job, error: str, final: bool) -> bool
     if row_id is None:
         return False
     return background_job_record_failure(job_id=row_id, error=error, final=final, rq_job_id=rq_job.id)
+
+
+def background_job_hand_off(*, job_id, from_rq_job_id: str, to_rq_job_id: str) -> BackgroundJob | None:
+    """The running row continues under `to_rq_job_id`; None when it left running under `from_rq_job_id`."""
+    now = timezone.now()
+    return transitions.hand_off(job_id=job_id, from_rq_job_id=from_rq_job_id, to_rq_job_id=to_rq_job_id, now=now)
+
+
+def background_job_resume(*, job_id, rq_job_id: str) -> BackgroundJob | None:
+    """A continuation starts: the row is running under `rq_job_id`; None when it is not this RQ job's any more."""
+    return transitions.resume(job_id=job_id, rq_job_id=rq_job_id, now=timezone.now())

@@ -5,7 +5,7 @@ import signal
 import time
 
 from common import queues
-from jobs.runner import tracked_task
+from jobs.runner import Continue, tracked_task
 
 
 @tracked_task("test_progress", queue=queues.SYSTEM)
@@ -95,3 +95,19 @@ def modules_task(ctx):
     import sys
 
     return {"torch": "torch" in sys.modules, "sentence_transformers": "sentence_transformers" in sys.modules}
+
+
+@tracked_task("test_steps", queue=queues.SYSTEM, max_retries=1)
+def steps_task(ctx, *, path: str, steps: int = 3, step: int = 0, fail_once_at: int = -1):
+    # One step per RQ job (`Continue`), each appended to `path`; fails once at `fail_once_at`.
+    with open(path, "a") as fh:
+        fh.write(f"{ctx.job_id}:{step}\n")
+    marker = f"{path}.failed"
+    if step == fail_once_at and not os.path.exists(marker):
+        with open(marker, "w") as fh:
+            fh.write("failed")
+        raise RuntimeError(f"step {step} fails once")
+    ctx.progress(step + 1, steps)
+    if step + 1 < steps:
+        return Continue(kwargs={"path": path, "steps": steps, "step": step + 1, "fail_once_at": fail_once_at})
+    return {"steps": steps}

@@ -57,7 +57,8 @@ def test_system_worker_never_imports_torch_even_with_the_real_model_configured(
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert any(line.endswith(f"Queues: {queues.SYSTEM}") for line in output.splitlines()), output
-    assert f"Warm-up semantic: not loaded (this worker serves none of {queues.SEMANTIC})" in output
+    semantic = ", ".join(queues.PURPOSES["semantic"])
+    assert f"Warm-up semantic: not loaded (this worker serves none of {semantic})" in output
     assert "Runs jobs: in this process (no fork) (ScribesSimpleWorker)" in output
     row = BackgroundJob.objects.get(pk=job.pk)
     assert row.status == JobStatus.COMPLETED, output
@@ -75,6 +76,8 @@ def test_rqworker_purpose_semantic_listens_on_the_model_queue_only(subprocess_en
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert any(line.endswith(f"Queues: {queues.SEMANTIC}") for line in output.splitlines()), output
+    # Interactive embeds first, then regeneration slices: the order RQ's default dequeue follows.
+    expected = f"Queues: {queues.SEMANTIC}, {queues.SEMANTIC_BULK}"
+    assert any(line.endswith(expected) for line in output.splitlines()), output
     assert "Warm-up semantic: loaded before the first job" in output
     assert "Runs jobs: in a work-horse forked per job (ScribesWorker)" in output

@@ -102,7 +102,8 @@ def test_reminders_and_rescue_stay_on_time_while_the_model_worker_is_busy_or_kil
         # 1. A reminder falls due while the regeneration runs.
         first = Reminder.objects.create(user=user, note=note, scheduled_at=timezone.now() + timedelta(seconds=10))
         first_late = _sent_within(first, PROMISE_SENT, "the reminder due during the regeneration")
-        assert BackgroundJob.objects.get(pk=job.pk).status == JobStatus.RUNNING  # still busy when it was sent
+        row = BackgroundJob.objects.get(pk=job.pk)
+        assert row.status == JobStatus.RUNNING, (row.status, row.error_message)  # still busy when it was sent
 
         # 2. kill -9 of the model worker after the regeneration has run 90 s.
         wait_for(

@@ -37,8 +37,10 @@ def test_env_readers(monkeypatch):
 
 def test_rq_queues_are_built_from_the_queue_list(settings):
     assert set(settings.RQ_QUEUES) == set(queues.ALL)
-    # Critical first: a one-process worker polls the system queue before model work.
-    assert queues.ALL == (queues.SYSTEM, queues.SEMANTIC)
+    # Critical first: a one-process worker polls the system queue before model work,
+    # and interactive model work (new notes) before bulk (regeneration slices).
+    assert queues.ALL == (queues.SYSTEM, queues.SEMANTIC, queues.SEMANTIC_BULK)
+    assert queues.PURPOSES["semantic"] == (queues.SEMANTIC, queues.SEMANTIC_BULK)
     assert {name for names in queues.PURPOSES.values() for name in names} == set(queues.ALL)
 
 
@@ -47,7 +49,7 @@ def _queues_in(env) -> str:
     import sys
 
     return subprocess.run(
-        [sys.executable, "-c", "from common import queues; print(queues.SYSTEM, queues.SEMANTIC)"],
+        [sys.executable, "-c", "from common.queues import ALL; print(*ALL)"],
         env=env,
         capture_output=True,
         text=True,
@@ -57,9 +59,12 @@ def _queues_in(env) -> str:
 
 def test_queue_names_come_from_a_prefix_or_an_override(subprocess_env):
     # Two deployments share one Redis by giving each its own prefix.
-    assert _queues_in({**subprocess_env, "SCRIBES_QUEUE_PREFIX": "blue"}) == "blue-system blue-semantic"
+    blue = {**subprocess_env, "SCRIBES_QUEUE_PREFIX": "blue"}
+    assert _queues_in(blue) == "blue-system blue-semantic blue-semantic-bulk"
     override = {**subprocess_env, "SCRIBES_QUEUE_PREFIX": "blue", "SCRIBES_QUEUE_SEMANTIC": "gpu"}
-    assert _queues_in(override) == "blue-system gpu"
+    assert _queues_in(override) == "blue-system gpu blue-semantic-bulk"
+    override["SCRIBES_QUEUE_SEMANTIC_BULK"] = "gpu-bulk"
+    assert _queues_in(override) == "blue-system gpu gpu-bulk"
 
 
 @pytest.mark.parametrize(("database_url", "web_keeps"), [("", "None"), ("postgres://u@127.0.0.1:5432/x", "0")])

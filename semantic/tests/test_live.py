@@ -74,7 +74,7 @@ def test_a_client_sees_every_progress_event_in_order_and_a_reconnect_misses_noth
     seen_before = [interrupted.next_event()]
     assert seen_before == [first]
 
-    worker(SEMANTIC_BATCH_SIZE="25")
+    worker(SEMANTIC_BATCH_SIZE="25", SEMANTIC_SLICE_NOTES="250")  # two slices: the events go on across them
     seen_before += [interrupted.next_event() for _ in range(5)]
     interrupted.close()  # gone mid-job; comes back with the last id it saw
     everything = [first, *watcher.events_until_end()]
@@ -85,7 +85,7 @@ def test_a_client_sees_every_progress_event_in_order_and_a_reconnect_misses_noth
     assert names[:2] == ["status", "status"] and names[-1] == "completed", names
     assert set(names[2:-1]) == {"progress"}
     progress = [event["data"]["processed_items"] for event in everything if event["event"] == "progress"]
-    assert progress == list(range(0, 501, 25)), progress
+    assert progress == list(range(25, 501, 25)), progress
     assert [event["data"]["total_items"] for event in everything[2:-1]] == [500] * len(progress)
     result = everything[-1]["data"]
     assert (result["status"], result["result_data"]["embeddings_generated"]) == ("completed", 500)
@@ -114,11 +114,13 @@ def test_cancelling_a_running_regeneration_stops_it_and_keeps_what_it_wrote(redi
     response = auth_client.post(f"/jobs/{job.job_id}/cancel")
     cancelled_at = time.monotonic()
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
-    rq_job = Job.fetch(job.rq_job_id, connection=redis_conn)
+    # The slice in flight: the row's rq_job_id moves with each slice.
+    rq_job = Job.fetch(BackgroundJob.objects.get(pk=job.pk).rq_job_id, connection=redis_conn)
     # "stopped": RQ's stop-job command killed the horse; "failed": the task met its
-    # cancelled row at a progress write first (JobStopped). Either way it ended.
+    # cancelled row at a progress write first (JobStopped); "canceled": the cancel
+    # came between two slices and RQ cancelled the next before it started. Either way it ended.
     wait_for(
-        lambda: rq_job.get_status(refresh=True) in ("stopped", "failed"),
+        lambda: rq_job.get_status(refresh=True) in ("stopped", "failed", "canceled"),
         timeout=5,
         interval=0.02,
         what="the job to stop",

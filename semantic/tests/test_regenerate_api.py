@@ -21,7 +21,7 @@ def test_post_creates_a_queued_job_and_enqueues_it(auth_client, user, fake_redis
     assert response["Location"] == f"/jobs/{body['job_id']}"
     row = BackgroundJob.objects.get(pk=body["job_id"])
     assert row.user == user and row.params == {"only_stale": True}
-    rq_jobs = django_rq.get_queue(queues.SEMANTIC).jobs
+    rq_jobs = django_rq.get_queue(queues.SEMANTIC_BULK).jobs
     assert [j.id for j in rq_jobs] == [body["job_id"]]
     assert rq_jobs[0].kwargs == {"background_job_id": body["job_id"], "only_stale": True}
     assert auth_client.get(response["Location"]).json()["job_id"] == body["job_id"]
@@ -43,7 +43,7 @@ def test_active_job_is_returned_instead_of_a_second(
         theirs = other_client.post(URL).json()
     assert again.status_code == 202 and again.json()["job_id"] == first["job_id"]
     assert theirs["job_id"] != first["job_id"]
-    assert django_rq.get_queue(queues.SEMANTIC).count == 2
+    assert django_rq.get_queue(queues.SEMANTIC_BULK).count == 2
 
     BackgroundJob.objects.filter(pk=first["job_id"]).update(status=JobStatus.COMPLETED)
     with django_capture_on_commit_callbacks(execute=True):

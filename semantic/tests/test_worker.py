@@ -66,7 +66,6 @@ def test_150_notes_with_the_real_model_end_to_end(redis_conn, minilm, user, auth
     assert job["status"] == "completed", job["error_message"]
     assert (job["progress_percent"], job["processed_items"], job["total_items"]) == (100, 150, 150)
     assert progress_log() == [
-        "running 0 0/150",
         "running 42 64/150",
         "running 85 128/150",
         "running 100 150/150",
@@ -92,26 +91,57 @@ def test_user_with_no_notes_gets_a_completed_job_with_zeros(redis_conn, auth_cli
     assert job["progress_percent"] == 100
 
 
-def test_work_horse_killed_mid_job_marks_the_row_failed(redis_conn, user, auth_client, settings, monkeypatch):
+def test_work_horse_killed_mid_slice_is_retried_without_redoing_finished_notes(
+    redis_conn, user, auth_client, settings, monkeypatch, tmp_path
+):
     settings.SEMANTIC_BATCH_SIZE = 50
     settings.JOBS_PROGRESS_INTERVAL_MS = 0  # the first batch's progress is written before the kill
     make_150_notes(user)
     calls = []
+    encoded = tmp_path / "encoded.txt"
     original = HashingEmbedder.encode
 
     def dies_on_second_batch(self, texts):
-        calls.append(1)  # the horse's own copy of the list
+        calls.append(1)  # the horse's own copy of the list: every attempt dies on its second batch
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGKILL)  # what the OOM killer does
+        with open(encoded, "a") as fh:
+            fh.writelines(text.replace("\n", " ") + "\n" for text in texts)
         return original(self, texts)
 
     monkeypatch.setattr(HashingEmbedder, "encode", dies_on_second_batch)
     response = auth_client.post(URL)
     work_burst()
     row = BackgroundJob.objects.get(pk=response.json()["job_id"])
-    assert row.status == JobStatus.FAILED
+    # Three attempts of the slice (max_retries=2): each kept its first batch and skipped the ones before.
+    assert row.status == JobStatus.COMPLETED, row.error_message
+    assert row.attempts == 3
+    assert NoteEmbedding.objects.filter(user=user).count() == 150
+    lines = encoded.read_text().splitlines()
+    assert len(lines) == 150 and len(set(lines)) == 150  # no note was embedded twice
+
+
+def test_work_horse_killed_on_every_attempt_fails_the_row_and_keeps_what_was_written(
+    redis_conn, user, auth_client, settings, monkeypatch
+):
+    settings.SEMANTIC_BATCH_SIZE = 10
+    make_150_notes(user)
+    original = HashingEmbedder.encode
+    calls = []
+
+    def dies_on_second_batch(self, texts):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(self, texts)
+
+    monkeypatch.setattr(HashingEmbedder, "encode", dies_on_second_batch)
+    response = auth_client.post(URL)
+    work_burst()
+    row = BackgroundJob.objects.get(pk=response.json()["job_id"])
+    assert row.status == JobStatus.FAILED and row.attempts == 3
     assert "Work-horse terminated unexpectedly by signal SIGKILL" in row.error_message
-    assert row.processed_items == 50 and NoteEmbedding.objects.count() == 50  # the first batch stays written
+    assert NoteEmbedding.objects.count() == 30  # each attempt's first batch stays written
 
 
 def test_model_that_cannot_load_fails_the_job_with_the_reason(redis_conn, user, auth_client, settings, tmp_path):
