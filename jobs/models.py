@@ -4,7 +4,6 @@ import json
 import uuid
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 
@@ -153,30 +152,3 @@ class BackgroundJobEvent(models.Model):
 
     def __str__(self):
         return f"{self.action}: {self.status_before} → {self.status_after}"
-
-
-class IdempotencyKey(models.Model):
-    """A client's `Idempotency-Key` on a job-creating POST, and the response it got.
-
-    The unique (user, key) pair is the lock: the first request inserts the row
-    and runs; concurrent and later requests with the same key wait for its
-    stored response and return it unchanged.
-    """
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    endpoint = models.CharField(max_length=255)
-    #: sha256 of method, path and body: a reused key with another request is refused.
-    fingerprint = models.CharField(max_length=64)
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
-    response_headers = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        # The table kept its name from when the model lived in the project package.
-        db_table = "scribes_idempotencykey"
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_unique")]
-
-    def __str__(self):
-        return f"{self.user_id}:{self.key}"

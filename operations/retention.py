@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from jobs.models import BackgroundJob, IdempotencyKey, JobStatus
+from idempotency.models import IdempotencyKey
+from jobs.models import BackgroundJob, JobStatus
 from jobs.rqkeys import SCHEDULE_ID_PREFIX
 
 logger = logging.getLogger("operations.retention")

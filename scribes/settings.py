@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "reminders",
     "semantic",
     "live",
+    "idempotency",
     # Above every app: the operator tools hook themselves onto the others in ready().
     "operations",
     "django.contrib.admin",

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from common.exceptions import ServiceUnavailable
 from common.serializers import ErrorSerializer
-from jobs.idempotency import idempotent
+from idempotency.decorators import idempotent
 from jobs.serializers import BackgroundJobSerializer
 from notes.search import KeywordQueryError
 from semantic.embedders import EmbedderUnavailable

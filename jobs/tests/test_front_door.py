@@ -12,7 +12,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARIES = ("rq", "django_rq", "rq_scheduler")
-PROJECT = ("common", "jobs", "live", "notes", "operations", "reminders", "scribes", "semantic", "bench", "conftest.py")
+PROJECT = (
+    "common",
+    "idempotency",
+    "jobs",
+    "live",
+    "notes",
+    "operations",
+    "reminders",
+    "scribes",
+    "semantic",
+    "bench",
+    "conftest.py",
+)
 
 
 def _python_files(path: Path):

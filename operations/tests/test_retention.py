@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.models import BackgroundJob, BackgroundJobEvent, IdempotencyKey, JobStatus
+from idempotency.models import IdempotencyKey
+from jobs.models import BackgroundJob, BackgroundJobEvent, JobStatus
 from operations.retention import background_jobs_prune_finished
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jobs.idempotency import idempotent
+from idempotency.decorators import idempotent
 from jobs.serializers import BackgroundJobSerializer
 from jobs.services import background_job_start
 from jobs.tests import tasks  # noqa: F401
