@@ -24,15 +24,12 @@ from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402  (configured by get_asgi_application)
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
-from common.env import env_int  # noqa: E402
 from scribes.limits import BodyLimitMiddleware, ReadBodyFirst  # noqa: E402
 
 #: The paths served by the ASGI handler: live/urls.py's event stream (`job-events`).
 STREAM_PATH = re.compile(r"^/jobs/[^/]+/events/?$")
-#: Threads that run the API's (sync) views, reused from request to request. On 2 cores 4 and 2
-#: served the mix alike, 8 less (docs/PERFORMANCE.md); keep it under DB_POOL_MAX_SIZE, which the
-#: streams' sign-in checks share.
-WEB_THREADS = env_int("WEB_THREADS", 4, minimum=1)
+#: Threads that run the API's (sync) views (settings.WEB_THREADS).
+WEB_THREADS = settings.WEB_THREADS
 
 #: The body is read on the event loop first: a client stalling mid-body holds no thread.
 wsgi_application = ReadBodyFirst(

@@ -5,6 +5,7 @@ from django.core.checks import Error, Tags, Warning, register
 
 E001 = "scribes.E001"
 W001 = "scribes.W001"  # the web processes' pools cannot all fit under the server's max_connections
+W002 = "scribes.W002"  # more API threads per web process than connections in its pool
 #: Shorter keys are refused with DEBUG off (Django's own check warns below 50 too).
 SECRET_KEY_MIN_LENGTH = 50
 #: The placeholder of docker/.env.example; a copy that was never edited must not start.
@@ -59,3 +60,21 @@ def check_pool_fits_the_server(app_configs, databases=None, **kwargs):
         return []
     problem, hint = found
     return [Warning(problem, hint=hint, id=W001)]
+
+
+@register()
+def check_web_threads_fit_the_pool(app_configs, **kwargs):
+    """WEB_THREADS at most DB_POOL_MAX_SIZE: a thread beyond the pool waits for a connection, then answers 503."""
+    if not settings.DB_POOL or settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        return []
+    if settings.WEB_THREADS <= settings.DB_POOL_MAX_SIZE:
+        return []
+    return [
+        Warning(
+            f"WEB_THREADS ({settings.WEB_THREADS}) is larger than DB_POOL_MAX_SIZE ({settings.DB_POOL_MAX_SIZE}): "
+            "under load the API threads past the pool wait for a database connection and answer 503.",
+            hint="Lower WEB_THREADS or raise DB_POOL_MAX_SIZE (mind doctor's database:pool budget); "
+            "the event streams' sign-in checks borrow from the same pool.",
+            id=W002,
+        )
+    ]

@@ -137,6 +137,10 @@ DB_POOL = env_bool("DB_POOL", True)
 DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2, minimum=0)
 DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10, minimum=1)
 DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 5.0, minimum=0.1)
+#: Threads per web process that run the API's (sync) views, reused from request to request
+#: (scribes/asgi.py). On 2 cores 4 and 2 served the mix alike, 8 less (docs/PERFORMANCE.md).
+#: Keep it at most DB_POOL_MAX_SIZE, which the streams' sign-in checks share (scribes.W002).
+WEB_THREADS = env_int("WEB_THREADS", 4, minimum=1)
 
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:

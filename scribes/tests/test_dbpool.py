@@ -5,7 +5,7 @@ from django.db import OperationalError
 from psycopg_pool import PoolTimeout
 
 from scribes import dbpool
-from scribes.checks import check_pool_fits_the_server
+from scribes.checks import check_pool_fits_the_server, check_web_threads_fit_the_pool
 
 
 def _pool_timeout() -> OperationalError:
@@ -44,6 +44,18 @@ def test_the_database_check_warns_when_the_pools_cannot_fit(monkeypatch):
     [warning] = check_pool_fits_the_server(None, databases=["default"])
     assert warning.id == "scribes.W001" and "WEB_CONCURRENCY" in warning.hint
     assert check_pool_fits_the_server(None) == []  # no database asked for: no query
+
+
+def test_more_api_threads_than_pooled_connections_is_a_warning_with_a_hint(settings):
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("PostgreSQL only: the web process pools its connections there")
+    settings.DB_POOL, settings.DB_POOL_MAX_SIZE, settings.WEB_THREADS = True, 10, 10
+    assert check_web_threads_fit_the_pool(None) == []
+    settings.WEB_THREADS = 11
+    [warning] = check_web_threads_fit_the_pool(None)
+    assert warning.id == "scribes.W002" and "WEB_THREADS (11)" in warning.msg and "DB_POOL_MAX_SIZE" in warning.hint
+    settings.DB_POOL = False  # no pool: each thread opens its own connection
+    assert check_web_threads_fit_the_pool(None) == []
 
 
 @pytest.mark.django_db
