@@ -195,6 +195,10 @@ def _run_claimed(spec: TaskSpec, row: BackgroundJob, rq_job, queue: str, kwargs:
     ctx = JobContext(row)
     try:
         result = spec.body(ctx, **kwargs)
+    except JobStopped as exc:
+        # Someone else ended the row (cancel, mark failed): nothing to record, nothing for RQ to retry.
+        logger.info("[queue %s] job %s (%s): %s", queue, row.job_id, spec.job_type, exc)
+        return {"stopped": str(exc)}
     except Exception as exc:
         final = is_final_attempt(rq_job)
         message = describe_failure(exc, timeout=rq_job.timeout if rq_job else None)
