@@ -74,7 +74,7 @@ def _job_seconds(user) -> tuple[float, dict]:
     NoteEmbedding.objects.all().delete()
     connections.close_all()
     # The model worker: `rqworker --purpose semantic` (forking, model loaded before the fork).
-    worker = get_worker(queues.SEMANTIC)
+    worker = get_worker(*queues.PURPOSES["semantic"])
     started = time.perf_counter()
     job, _ = note_embeddings_regenerate_start(user=user)
     connections.close_all()
