@@ -12,7 +12,7 @@ from pathlib import Path
 
 from scribes.localredis import free_port
 from scribes.tests.test_deployment import ROOT
-from scribes.tests.test_production import Server, wait_until_serving
+from scribes.tests.test_production import Server, serve
 
 
 def procfile_command(name: str) -> str:
@@ -42,25 +42,13 @@ def web_env(subprocess_env: dict, var_dir: Path, **extra) -> dict:
 def start_procfile_web(env: dict, log: Path) -> tuple[str, int, Server]:
     """The Procfile's web command as honcho runs it (`sh -c`, $PORT set)."""
     port = free_port()
-    server = Server(["sh", "-c", procfile_command("web")], {**env, "PORT": str(port)}, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base, server)
-    except BaseException:
-        server.stop()
-        raise
+    base, server = serve(["sh", "-c", procfile_command("web")], {**env, "PORT": str(port)}, log, port)
     return base, port, server
 
 
 def start_runserver(env: dict, log: Path) -> tuple[str, int, Server]:
     port = free_port()
-    server = Server([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], env, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base, server)
-    except BaseException:
-        server.stop()
-        raise
+    base, server = serve([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], env, log, port)
     return base, port, server
 
 

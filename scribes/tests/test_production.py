@@ -108,6 +108,18 @@ def wait_until_serving(base: str, server: Server):
     wait_for(up, timeout=90, interval=0.3, what=f"{base}/health")
 
 
+def serve(argv: list[str], env: dict, log: Path, port: int) -> tuple[str, Server]:
+    """Start `argv` listening on `port` and wait for its /health; a process that never serves is stopped."""
+    server = Server(argv, env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base, server)
+    except BaseException:
+        server.stop()
+        raise
+    return base, server
+
+
 @pytest.fixture(scope="module")
 def collected_static(tmp_path_factory) -> Path:
     """The image's build step (`collectstatic` with DEBUG=0), run once: it reads the code, never the database.
@@ -137,13 +149,7 @@ def run_gunicorn(var_dir, subprocess_env, log: Path, **extra):
     assert argv[bind] == "0.0.0.0:8000"
     argv[bind] = f"127.0.0.1:{port}"
     env = production_env(subprocess_env, var_dir, THROTTLE_AUTH="3/min", NUM_PROXIES="1", **extra)
-    server = Server(argv, env, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base, server)
-    except BaseException:
-        server.stop()
-        raise
+    base, server = serve(argv, env, log, port)
     return base, port, server
 
 
@@ -181,18 +187,8 @@ def start_nginx(app_port: int, tmp_path: Path) -> tuple[str, Server]:
         assert old in conf, old
         conf = conf.replace(old, new)
     (tmp_path / "nginx.conf").write_text(conf)
-    server = Server(
-        [NGINX, "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "nginx-error.log"), "-g", "daemon off;"],
-        os.environ.copy(),
-        tmp_path / "nginx.log",
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base, server)
-    except BaseException:
-        server.stop()
-        raise
-    return base, server
+    argv = [NGINX, "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "nginx-error.log"), "-g", "daemon off;"]
+    return serve(argv, os.environ.copy(), tmp_path / "nginx.log", port)
 
 
 @pytest.fixture
