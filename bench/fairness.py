@@ -59,7 +59,12 @@ def _start_worker(log_path: Path, expect: int = 1) -> subprocess.Popen:
         start_new_session=True,
     )
     deadline = time.monotonic() + 180
-    while len(Worker.all(connection=rq_connection())) < expect:  # registered once the model is loaded
+
+    def ready() -> int:
+        # A worker registers ("started"), then loads the model (its warm-up), then waits for work ("idle").
+        return sum(worker.get_state() != "started" for worker in Worker.all(connection=rq_connection()))
+
+    while ready() < expect:
         if time.monotonic() > deadline or process.poll() is not None:
             raise RuntimeError(f"the semantic worker did not start; see {log_path}")
         time.sleep(0.2)
@@ -79,16 +84,13 @@ def _searchable_after(note, created: float, timeout: float = 600) -> float:
     raise RuntimeError(f"note {note.pk} not embedded within {timeout} s")
 
 
-def _create_and_wait(user, count: int, interval: float) -> list[float]:
-    """Create `count` notes `interval` s apart; seconds until each is searchable."""
+def _create_and_wait(user, day: int) -> float:
+    """Create one note; seconds until it is searchable."""
     from notes.services import note_create
 
-    pending = []
-    for i in range(count):
-        note = note_create(user=user, title=f"Sailing log {i}", content=f"reefed the mainsail in gusts, day {i}")
-        pending.append((note, time.monotonic()))
-        time.sleep(interval)
-    return [_searchable_after(note, created) for note, created in pending]
+    created = time.monotonic()
+    note = note_create(user=user, title=f"Sailing log {day}", content=f"reefed the mainsail in gusts, day {day}")
+    return _searchable_after(note, created)
 
 
 def _wait_done(job, timeout: float = 3600):
@@ -133,22 +135,24 @@ def _run(quick: bool, where: str) -> list[dict]:
     log_dir = Path(os.environ["SCRIBES_VAR_DIR"])
     workers = [_start_worker(log_dir / "worker.log")]
     try:
-        idle = _create_and_wait(bob, creates, 0.5)
+        idle: list[float] = []
+        for day in range(creates):
+            idle.append(_create_and_wait(bob, day))
+            time.sleep(0.5)
 
         # Time to searchable while A's regeneration runs; creates spread across it.
         job, _ = note_embeddings_regenerate_start(user=alice)
         started = time.monotonic()
         busy: list[float] = []
-        estimate = None
         while len(busy) < creates:
+            busy.append(_create_and_wait(bob, creates + len(busy)))
             row = BackgroundJob.objects.get(pk=job.pk)
             if row.status != JobStatus.RUNNING and row.status != JobStatus.QUEUED:
                 break
-            busy += _create_and_wait(bob, 1, 0)
-            if estimate is None and row.processed_items:
-                rate = row.processed_items / (time.monotonic() - started)
-                estimate = total / rate
-            time.sleep(max(0.0, (estimate or 10) / (creates + 1) - busy[-1]))
+            # The rest of the creates spread evenly over what is left of A's regeneration, at its rate so far.
+            done, elapsed = row.processed_items, time.monotonic() - started
+            left = elapsed * (total - done) / done if done else 10.0
+            time.sleep(max(0.0, left / (creates - len(busy) + 1)))
         row = _wait_done(job)
         regen_seconds = (row.completed_at - row.started_at).total_seconds()
         embedded = row.result_data

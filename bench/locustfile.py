@@ -33,12 +33,16 @@ WORDS = (
     "holiday report family doctor flight review lecture notes ideas coffee"
 ).split()
 
+# Locust draws each user's next task and wait from the module's generator: seeded, every
+# layout measured in one run gets the same sequence of draws, hence the same mix.
+random.seed(20261207)
+
 #: Polite refusals (503 + Retry-After) per request name.
 REFUSED: Counter = Counter()
 
 
-def _text(n: int) -> str:
-    return " ".join(random.choice(WORDS) for _ in range(n))
+def _text(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
 
 
 class ScribesUser(HttpUser):
@@ -64,8 +68,12 @@ class ScribesUser(HttpUser):
 
     def on_start(self):
         self.job_id = None
+        index = next(_NEXT_ACCOUNT)
+        # Each user's choices come from its own seeded generator, so every layout measured
+        # gets the same mix of requests (the searches cost far more than the rest).
+        self.rng = random.Random(index)
         if ACCOUNTS:
-            account = ACCOUNTS[next(_NEXT_ACCOUNT) % len(ACCOUNTS)]
+            account = ACCOUNTS[index % len(ACCOUNTS)]
             self.client.headers["Authorization"] = f"Bearer {account['token']}"
             self.note_ids = list(account["notes"])
             return
@@ -83,7 +91,9 @@ class ScribesUser(HttpUser):
         self.job_id = None
 
     def _create(self):
-        reply = self._call("POST", "/notes", "POST /notes", json={"title": _text(4), "content": _text(60)})
+        reply = self._call(
+            "POST", "/notes", "POST /notes", json={"title": _text(self.rng, 4), "content": _text(self.rng, 60)}
+        )
         if reply.status_code == 201:
             self.note_ids.append(reply.json()["id"])
 
@@ -94,7 +104,7 @@ class ScribesUser(HttpUser):
     @task(8)
     def open_note(self):
         if self.note_ids:
-            self._call("GET", f"/notes/{random.choice(self.note_ids)}", "GET /notes/{id}")
+            self._call("GET", f"/notes/{self.rng.choice(self.note_ids)}", "GET /notes/{id}")
 
     @task(3)
     def create_note(self):
@@ -103,20 +113,20 @@ class ScribesUser(HttpUser):
     @task(3)
     def edit_note(self):
         if self.note_ids:
-            note = random.choice(self.note_ids)
-            self._call("PATCH", f"/notes/{note}", "PATCH /notes/{id}", json={"content": _text(60)})
+            note = self.rng.choice(self.note_ids)
+            self._call("PATCH", f"/notes/{note}", "PATCH /notes/{id}", json={"content": _text(self.rng, 60)})
 
     @task(2)
     def keyword_search_notes(self):
-        self._call("GET", f"/notes?search={random.choice(WORDS)}", "GET /notes?search=")
+        self._call("GET", f"/notes?search={self.rng.choice(WORDS)}", "GET /notes?search=")
 
     @task(2)
     def keyword_search(self):
-        self._call("GET", f"/semantic/search?q={random.choice(WORDS)}&mode=keyword", "GET /semantic/search keyword")
+        self._call("GET", f"/semantic/search?q={self.rng.choice(WORDS)}&mode=keyword", "GET /semantic/search keyword")
 
     @task(3)
     def hybrid_search(self):
-        query = f"{random.choice(WORDS)} {random.choice(WORDS)}"
+        query = f"{self.rng.choice(WORDS)} {self.rng.choice(WORDS)}"
         self._call("GET", f"/semantic/search?q={query}", "GET /semantic/search hybrid")
 
     @task(2)
@@ -125,7 +135,7 @@ class ScribesUser(HttpUser):
 
     @task(1)
     def regenerate_and_follow(self):
-        if random.random() > 0.2:
+        if self.rng.random() > 0.2:
             return
         reply = self._call("POST", "/semantic/regenerate-embeddings", "POST /semantic/regenerate-embeddings", json={})
         if reply.status_code != 202:
