@@ -19,6 +19,7 @@ import math
 
 from django.conf import settings
 from django.http import JsonResponse
+from django.utils.deprecation import MiddlewareMixin
 
 from common.diagnostics import FAIL, OK, Finding, diagnostic
 
@@ -52,22 +53,12 @@ def busy_response() -> JsonResponse:
     return response
 
 
-class DatabaseBusyMiddleware:
-    """A view that could not get a pooled connection in time answers 503 + Retry-After."""
+class DatabaseBusyMiddleware(MiddlewareMixin):
+    """A view that could not get a pooled connection in time answers 503 + Retry-After.
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        # Django calls process_exception for the view's exceptions; nothing else to do here.
-        return self.get_response(request)
+    Django's MiddlewareMixin makes it sync and async capable; Django calls
+    `process_exception` for the view's exceptions.
+    """
 
     def process_exception(self, request, exception):
         if is_pool_exhausted(exception):
