@@ -44,8 +44,20 @@ JOB_EVENTS_KEY = "scribes:job:{}:events"
 
 
 def rq_connection() -> redis.Redis:
-    """The Redis connection RQ uses for the project queues: every read or write of RQ's keys goes through it."""
-    return django_rq.get_connection(queues.SYSTEM)
+    """The Redis connection RQ uses for the project queues: every read or write of RQ's keys goes through it.
+
+    One client per process (and Redis URL): django-rq builds a new client, with a
+    new connection pool, on every `get_connection`, so each call paid a TCP connect
+    and its handshake (a note write's auto-embed schedule, `/health`, a job's
+    status). redis-py's pool starts afresh in a forked work-horse. Keyed by
+    django-rq's factory too, so a test that swaps it gets a client of its own.
+    """
+    return _shared_connection(django_rq.get_connection, settings.REDIS_URL)
+
+
+@functools.lru_cache(maxsize=16)
+def _shared_connection(get_connection, url: str) -> redis.Redis:
+    return get_connection(queues.SYSTEM)
 
 
 def probe_connection() -> redis.Redis:

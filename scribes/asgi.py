@@ -3,11 +3,11 @@
 One process, two doors (chosen by measurement: docs/PERFORMANCE.md):
 a job's event stream (`GET /jobs/{id}/events`, an async view that holds a socket,
 no thread and no database connection while it waits) goes to Django's ASGI
-handler; every other request goes to Django's WSGI handler, run by a2wsgi in a
-fixed pool of WEB_THREADS threads. Django's ASGI handler runs each request's
-sync code (every API view here) in a thread of its own, created for that request;
-the fixed pool reuses its threads, which was what the API lacked against the
-classic threaded WSGI deployment.
+handler; every other request goes to Django's WSGI handler, run in a fixed pool
+of WEB_THREADS threads (scribes/wsgipool.py). Django's ASGI handler runs each
+request's sync code (every API view here) in a thread of its own, created for
+that request; the fixed pool reuses its threads, which was what the API lacked
+against the classic threaded WSGI deployment.
 """
 
 import os
@@ -20,11 +20,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scribes.settings")
 os.environ["SCRIBES_ASGI"] = "1"
 django_application = get_asgi_application()
 
-from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402  (configured by get_asgi_application)
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
-from scribes.limits import BodyLimitMiddleware, ReadBodyFirst  # noqa: E402
+from scribes.limits import BodyLimitMiddleware  # noqa: E402
+from scribes.wsgipool import ThreadPoolWSGI  # noqa: E402
 
 #: The paths served by the ASGI handler: live/urls.py's event stream (`job-events`).
 STREAM_PATH = re.compile(r"^/jobs/[^/]+/events/?$")
@@ -32,8 +32,8 @@ STREAM_PATH = re.compile(r"^/jobs/[^/]+/events/?$")
 WEB_THREADS = settings.WEB_THREADS
 
 #: The body is read on the event loop first: a client stalling mid-body holds no thread.
-wsgi_application = ReadBodyFirst(
-    WSGIMiddleware(get_wsgi_application(), workers=WEB_THREADS), settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+wsgi_application = ThreadPoolWSGI(
+    get_wsgi_application(), threads=WEB_THREADS, max_memory=settings.FILE_UPLOAD_MAX_MEMORY_SIZE
 )
 
 

@@ -6,9 +6,9 @@
   `100 Continue` is sent); a body streamed without one (chunked) is counted as it
   arrives and refused once it passes the limit. Django's ASGI handler would
   otherwise spool the whole body to a temporary file before any view runs.
-- `ReadBodyFirst` (ASGI, in front of the API's thread pool in scribes/asgi.py): a
-  body is read in full on the event loop before a thread is given the request, so
-  a client that stalls mid-body holds no thread.
+- The API's thread pool (scribes/wsgipool.py) reads a body in full on the event
+  loop before a thread is given the request, so a client that stalls mid-body
+  holds no thread.
 - The header timeout lives in the uvicorn protocol (scribes.webworker): headers
   that have not all arrived HTTP_HEADER_TIMEOUT seconds after the connection was
   made (or after the request's first byte, on a kept-alive connection) close it.
@@ -98,57 +98,3 @@ class BodyLimitMiddleware:
             return await send(message)
 
         return await self.app(scope, counting_receive, tracking_send)
-
-
-def _has_body(scope) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            return value.strip() not in (b"0", b"")
-        if name == b"transfer-encoding":
-            return True
-    return False
-
-
-class ReadBodyFirst:
-    """Reads a request's body in full on the event loop, then calls `app` with it replayed.
-
-    a2wsgi (scribes/asgi.py) hands a request to one of a few threads at once and
-    lets the view read the body from there: a client that stalls mid-body would
-    hold that thread, and a handful of them every thread. Read here, a stalled
-    body costs a socket on the event loop (as under Django's ASGI handler, which
-    reads the body before it calls a view). Bodies are already bounded by
-    `BodyLimitMiddleware`; past FILE_UPLOAD_MAX_MEMORY_SIZE they wait in a
-    temporary file, as Django's handler spools them.
-    """
-
-    chunk_size = 64 * 1024
-
-    def __init__(self, app, max_memory: int):
-        self.app = app
-        self.max_memory = max_memory
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not _has_body(scope):
-            return await self.app(scope, receive, send)
-        import tempfile
-
-        with tempfile.SpooledTemporaryFile(max_size=self.max_memory) as body:
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return None  # the client left (or the body limit answered 413): no view to run
-                body.write(message.get("body", b""))
-                if not message.get("more_body", False):
-                    break
-            body.seek(0)
-            done = False
-
-            async def replay():
-                nonlocal done
-                if done:
-                    return await receive()  # after the body: the client's disconnect, when it comes
-                chunk = body.read(self.chunk_size)
-                done = len(chunk) < self.chunk_size
-                return {"type": "http.request", "body": chunk, "more_body": not done}
-
-            return await self.app(scope, replay, send)
