@@ -153,3 +153,46 @@ def test_bodies_stalled_mid_way_hold_no_request_thread(subprocess_env, tmp_path,
         for sock in held:
             sock.close()
         server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_slow_readers_of_api_answers_hold_no_request_thread(subprocess_env, tmp_path, redis_conn, user):
+    """An API answer goes to the event loop whole (scribes/wsgipool.py): a client that never reads holds no thread."""
+    import base64
+    import os
+
+    from django.db import connection
+
+    from notes.models import Note
+
+    token, _ = user_token_issue(user=user)
+    # Larger than what the kernel buffers on both sides of a loopback connection with a small receive window.
+    Note.objects.bulk_create(
+        Note(user=user, title=f"large {i}", content=base64.b64encode(os.urandom(75_000)).decode()) for i in range(80)
+    )  # 8 MB on one page
+    connection.close()
+    env = web_env(subprocess_env, tmp_path / "var", WEB_THREADS=1)
+    base, port, server = start_procfile_web(env, tmp_path / "web.log")
+    held = []
+    try:
+        for _ in range(3):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(5)
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(
+                f"GET /notes?page_size=80 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+            )
+            held.append(sock)
+        assert held[0].recv(12) == b"HTTP/1.1 200"  # answered, and then never read further
+        time.sleep(1)
+        started = time.monotonic()
+        assert _call(base, "/notes?page_size=1", token)[0] == 200
+        assert json.loads(_call(base, "/health", token)[2])["database"] == "ok"
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
+    assert "Traceback" not in server.output(), server.output()[-3000:]
