@@ -122,6 +122,17 @@ def test_behind_the_compose_proxy_streams_stay_live_and_the_api_answers(
     assert "Traceback" not in server.output(), server.output()[-3000:]
 
 
+def _serves_at_once(base: str, token: str, *, write: bool = False) -> None:
+    """Beside the connections a test holds: the API (a note written, when `write`) and /health answer within 5 s."""
+    started = time.monotonic()
+    if write:
+        status, _, body = _call(base, "/notes", token, "POST", {"title": "served", "content": "beside them"})
+        assert status == 201, body
+    assert _call(base, "/notes?page_size=1", token)[0] == 200
+    assert json.loads(_call(base, "/health", token)[2])["database"] == "ok"
+    assert time.monotonic() - started < 5
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_bodies_stalled_mid_way_hold_no_request_thread(subprocess_env, tmp_path, redis_conn, user):
@@ -143,12 +154,7 @@ def test_bodies_stalled_mid_way_hold_no_request_thread(subprocess_env, tmp_path,
             )
             held.append(sock)
         time.sleep(0.5)
-        started = time.monotonic()
-        status, _, body = _call(base, "/notes", token, "POST", {"title": "served", "content": "beside them"})
-        assert status == 201, body
-        assert _call(base, "/notes", token)[0] == 200
-        assert json.loads(_call(base, "/health", token)[2])["database"] == "ok"
-        assert time.monotonic() - started < 5
+        _serves_at_once(base, token, write=True)
     finally:
         for sock in held:
             sock.close()
@@ -187,10 +193,7 @@ def test_slow_readers_of_api_answers_hold_no_request_thread(subprocess_env, tmp_
             held.append(sock)
         assert held[0].recv(12) == b"HTTP/1.1 200"  # answered, and then never read further
         time.sleep(1)
-        started = time.monotonic()
-        assert _call(base, "/notes?page_size=1", token)[0] == 200
-        assert json.loads(_call(base, "/health", token)[2])["database"] == "ok"
-        assert time.monotonic() - started < 5
+        _serves_at_once(base, token)
     finally:
         for sock in held:
             sock.close()
